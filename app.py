@@ -1,0 +1,19 @@
+"""Digit Lab: page config, navigation, the shared model sidebar; each page lives in pages/."""
+
+import streamlit as st
+
+from pages.ui import models
+
+st.set_page_config(page_title="Digit Lab: handwritten digit recognition", page_icon="✍️", layout="wide")
+
+navigation = st.navigation(
+    [
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/draw.py", title="Draw", icon=":material/draw:", url_path="draw"),
+        st.Page("pages/webcam.py", title="Webcam", icon=":material/videocam:", url_path="webcam"),
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+        st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:", url_path="evaluate"),
+    ]
+)
+models.sidebar()
+navigation.run()

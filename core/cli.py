@@ -1,0 +1,193 @@
+"""Command line: python -m core train | evaluate | predict | info | measure | bench."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from core.config import TrainConfig, parameters
+from core.data import DatasetError
+from core.imageio import ImageFileError
+from core.model import SHIPPED_MODEL, ModelFileError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except (DatasetError, ModelFileError, ImageFileError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted.", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description="Handwritten digit recognition: train, evaluate, read images.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="Train a CNN on MNIST and save it with its model card.")
+    for spec in parameters():
+        meta = spec.metadata
+        flag = "--" + spec.name.replace("_", "-")
+        if spec.type in ("bool", bool):
+            train.add_argument(flag, action=argparse.BooleanOptionalAction, default=spec.default, help=meta["help"])
+        else:
+            kind = {"int": int, "float": float, "str": str}[spec.type if isinstance(spec.type, str) else spec.type.__name__]
+            train.add_argument(
+                flag, type=kind, default=spec.default, choices=meta["choices"], help=f"{meta['help']} (default {spec.default})"
+            )
+    train.add_argument("--output", type=Path, help="Where to save the .keras file (default: a new file in the user models folder).")
+    train.add_argument("--name", default="mnist_cnn", help="Name written in the model card.")
+    train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser("evaluate", help="Evaluate a model on the 10,000 MNIST test images.")
+    _model_option(evaluate)
+    evaluate.add_argument("--limit", type=int, help="Evaluate on the first N test images only.")
+    evaluate.add_argument("--json", action="store_true", help="Print one JSON object.")
+    evaluate.set_defaults(run=_evaluate)
+
+    predict = commands.add_parser("predict", help="Read the digits in image files.")
+    _model_option(predict)
+    predict.add_argument("--single", action="store_true", help="Each image holds one digit (else: read all digits as a number).")
+    predict.add_argument("--json", action="store_true", help="Print one JSON line per image.")
+    predict.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    predict.set_defaults(run=_predict)
+
+    info = commands.add_parser("info", help="Show a model's card: how it was trained and how well it does.")
+    _model_option(info)
+    info.add_argument("--json", action="store_true", help="Print the card as JSON.")
+    info.set_defaults(run=_info)
+
+    measure = commands.add_parser("measure", help="Accuracy on real non-MNIST handwriting and on synthetic camera frames.")
+    _model_option(measure)
+    measure.add_argument("--frames", type=int, default=500, help="How many synthetic camera frames to read.")
+    measure.add_argument("--json", action="store_true", help="Print one JSON object.")
+    measure.set_defaults(run=_measure)
+
+    bench = commands.add_parser("bench", help="Latency, training speed, start-up and memory, against baselines.")
+    _model_option(bench)
+    bench.add_argument("--quick", action="store_true", help="Fewer repetitions and a smaller training run (for tests).")
+    bench.add_argument("--json", action="store_true", help="Print one JSON object.")
+    bench.set_defaults(run=_bench)
+    return parser
+
+
+def _model_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, default=SHIPPED_MODEL, help=f"Model file (default: {SHIPPED_MODEL.name}).")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from core.data import load_mnist
+    from core.train import train, unique_model_path
+
+    config = TrainConfig(**{spec.name: getattr(args, spec.name) for spec in parameters()})
+    data = load_mnist()
+    output = args.output or unique_model_path(args.name)
+    result = train(config, data, save_to=output, name=args.name, verbose=1 if sys.stdout.isatty() else 2)
+    print(result.message)
+    if result.path is None:
+        return 1
+    print(f"Saved {result.path}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from core.data import load_mnist
+    from core.evaluate import evaluate_model
+    from core.model import load_model
+
+    model, _ = load_model(args.model)
+    data = load_mnist()
+    count = args.limit or len(data.x_test)
+    evaluation = evaluate_model(model, data.x_test[:count], data.y_test[:count])
+    report = evaluation.to_json()
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{args.model.name}: accuracy {evaluation.accuracy:.4f}, loss {evaluation.loss:.4f} on {evaluation.n} MNIST test images")
+    print("digit  precision  recall  f1      support")
+    for row in report["per_class"]:
+        print(f"{row['digit']:>5}  {row['precision']:.4f}     {row['recall']:.4f}  {row['f1']:.4f}  {row['support']}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from core.imageio import read_image_file
+    from core.inference import Recognizer
+
+    recognizer = Recognizer.load(args.model)
+    failures = 0
+    for path in args.images:
+        try:
+            image = read_image_file(path)
+            line = _single_line(recognizer, image) if args.single else _reading_line(recognizer, image)
+        except (ImageFileError, ValueError) as error:
+            failures += 1
+            print(f"error: {error}" if str(error).startswith(path.name) else f"error: {path.name}: {error}", file=sys.stderr)
+            continue
+        record = {"file": str(path), **line}
+        print(json.dumps(record) if args.json else _human(record))
+    return 1 if failures else 0
+
+
+def _single_line(recognizer: Any, image: Any) -> dict[str, Any]:
+    prediction = recognizer.classify(image)
+    return {
+        "digit": prediction.digit,
+        "confidence": round(prediction.confidence, 4),
+        "probabilities": [round(float(value), 4) for value in prediction.probabilities],
+    }
+
+
+def _reading_line(recognizer: Any, image: Any) -> dict[str, Any]:
+    reading = recognizer.read(image)
+    digits = [{"digit": digit.digit, "confidence": round(digit.confidence, 4), "box": digit.box.as_list()} for digit in reading.digits]
+    return {"number": reading.number, "digits": digits}
+
+
+def _human(record: dict[str, Any]) -> str:
+    if "number" in record:
+        confidences = ", ".join(f"{digit['confidence']:.2f}" for digit in record["digits"])
+        return f"{record['file']}: {record['number'] or 'no digits'}" + (f" (confidence {confidences})" if confidences else "")
+    if record["digit"] is None:
+        return f"{record['file']}: no digit (best guess confidence {record['confidence']:.2f})"
+    return f"{record['file']}: {record['digit']} (confidence {record['confidence']:.2f})"
+
+
+def _info(args: argparse.Namespace) -> int:
+    from core.model import check_model_file, read_card
+
+    card = read_card(check_model_file(args.model))
+    if args.json:
+        print(card.to_json())
+        return 0
+    print(f"{args.model.name}: {card.summary()}")
+    for key, value in sorted(card.metrics.items()):
+        print(f"  {key}: {value:.4f}" if isinstance(value, float) else f"  {key}: {value}")
+    if card.config:
+        print("  trained with: " + ", ".join(f"{key}={value}" for key, value in card.config.items()))
+    print(f"  calibration temperature: {card.temperature}")
+    return 0
+
+
+def _measure(args: argparse.Namespace) -> int:
+    from core.measure import measure, report_table
+
+    results = measure(args.model, frames=args.frames)
+    print(json.dumps(results) if args.json else report_table(results))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from core.bench import bench, report_table
+
+    results = bench(args.model, quick=args.quick)
+    print(json.dumps(results) if args.json else report_table(results))
+    return 0

@@ -1,0 +1,77 @@
+"""Inside the network: Grad-CAM and gradient saliency over the 28x28 input, feature maps, and the first layer's filters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+@dataclass(frozen=True)
+class Explanation:
+    digit: int  # the class explained (the model's answer)
+    grad_cam: np.ndarray  # (28, 28) float32 in [0, 1]: where the last convolution's evidence for `digit` lies
+    saliency: np.ndarray  # (28, 28) float32 in [0, 1]: how much each input pixel moves the score of `digit`
+    feature_maps: dict[str, np.ndarray]  # layer name -> (h, w, channels) activations
+
+
+class Explainer:
+    """Explanations for one model, compiled once; the model itself is only read, never changed."""
+
+    def __init__(self, model: keras.Model) -> None:
+        self.convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+        if not self.convolutions:
+            raise ValueError("This model has no convolution layers to show.")
+        self.input_shape = tuple(model.inputs[0].shape[1:])
+        # A second view of the same layers that also returns every convolution's output (no weights are copied).
+        probe = keras.Model(model.inputs, [*(layer.output for layer in self.convolutions), model.outputs[0]])
+
+        @tf.function(input_signature=[tf.TensorSpec([1, 28, 28, 1], tf.float32)])
+        def explain(image: tf.Tensor) -> tuple[tf.Tensor, ...]:
+            shaped = tf.reshape(image, (1, *self.input_shape))
+            with tf.GradientTape(persistent=True) as tape:
+                tape.watch(shaped)
+                *maps, probabilities = probe(shaped, training=False)
+                digit = tf.argmax(probabilities[0])
+                score = probabilities[0, digit]
+            last_map_gradient = tape.gradient(score, maps[-1])  # (1, h, w, c)
+            input_gradient = tape.gradient(score, shaped)
+            return (digit, last_map_gradient, tf.reshape(input_gradient, (1, 28, 28, 1)), *maps)
+
+        self._explain = explain.get_concrete_function()
+        self._filters = self.convolutions[0].get_weights()[0]  # (k, k, 1, filters)
+
+    def explain(self, model_input: np.ndarray) -> Explanation:
+        """model_input: (28, 28) float32 in [0, 1] as the recognizer prepares it."""
+        image = tf.convert_to_tensor(np.asarray(model_input, np.float32).reshape(1, 28, 28, 1))
+        digit, gradient, input_gradient, *maps = self._explain(image)
+        last = maps[-1].numpy()[0]  # (h, w, c)
+        weights = gradient.numpy()[0].mean(axis=(0, 1))  # (c,): how much each channel raises the score
+        cam = np.maximum(last @ weights, 0.0)  # (h, w)
+        cam = _unit(cv2.resize(cam, (28, 28), interpolation=cv2.INTER_LINEAR))
+        saliency = np.abs(input_gradient.numpy()[0, :, :, 0])
+        saliency = _unit(cv2.GaussianBlur(saliency, (3, 3), 0))
+        feature_maps = {layer.name: activation.numpy()[0] for layer, activation in zip(self.convolutions, maps, strict=True)}
+        return Explanation(int(digit.numpy()), cam, saliency, feature_maps)
+
+    def first_layer_filters(self) -> np.ndarray:
+        """The first convolution's kernels, each scaled to [0, 1] for display.  -> (filters, k, k)."""
+        kernels = np.transpose(self._filters[:, :, 0, :], (2, 0, 1))
+        low = kernels.min(axis=(1, 2), keepdims=True)
+        high = kernels.max(axis=(1, 2), keepdims=True)
+        return ((kernels - low) / np.maximum(high - low, 1e-8)).astype(np.float32)
+
+
+def _unit(values: np.ndarray) -> np.ndarray:
+    peak = float(values.max())
+    return (values / peak).astype(np.float32) if peak > 0 else np.zeros_like(values, np.float32)
+
+
+def quadrant_share(heatmap: np.ndarray, row: int, column: int) -> float:
+    """Fraction of a (28, 28) heatmap's mass in one 14x14 quadrant (row, column in {0, 1})."""
+    total = float(heatmap.sum())
+    part = heatmap[row * 14 : row * 14 + 14, column * 14 : column * 14 + 14].sum()
+    return float(part) / total if total > 0 else 0.0

@@ -1,0 +1,90 @@
+"""Image files to numpy arrays, refusing what is not an image or too large before it is decoded."""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_PIXELS = 40_000_000  # 40 megapixels: any phone photo; a 12000x12000 image would need ~0.5 GB decoded
+EXIF_ORIENTATION = 0x0112
+
+
+class ImageFileError(ValueError):
+    """A file that cannot be read as an image; the message names the file and the problem."""
+
+
+def read_image_file(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an image file: (H, W) or (H, W, 3|4) uint8/uint16, BGR order, upright (EXIF rotation applied)."""
+    location = Path(path)
+    try:
+        size = location.stat().st_size
+    except OSError as error:
+        raise ImageFileError(f"{location.name}: cannot be opened ({error.strerror or error}).") from error
+    if location.is_dir():
+        raise ImageFileError(f"{location.name}: is a folder, not an image.")
+    if size > MAX_FILE_BYTES:
+        raise ImageFileError(f"{location.name}: {size / 2**20:.0f} MB is over the {MAX_FILE_BYTES // 2**20} MB limit.")
+    return read_image_bytes(location.read_bytes(), location.name)
+
+
+def read_image_bytes(data: bytes, name: str) -> np.ndarray:
+    """Decode an image held in memory (an upload); `name` is used in error messages."""
+    if len(data) == 0:
+        raise ImageFileError(f"{name}: the file is empty.")
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageFileError(f"{name}: {len(data) / 2**20:.0f} MB is over the {MAX_FILE_BYTES // 2**20} MB limit.")
+    width, height, orientation = _header(data, name)
+    if width * height > MAX_PIXELS:
+        raise ImageFileError(f"{name}: {width}x{height} pixels is over the {MAX_PIXELS // 1_000_000} megapixel limit; shrink it first.")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None or image.size == 0:
+        raise ImageFileError(f"{name}: the image data is damaged or truncated and cannot be decoded.")
+    return _upright(image, orientation)
+
+
+def _header(data: bytes, name: str) -> tuple[int, int, int]:
+    """Width, height and EXIF orientation from the header alone (no pixels are decoded)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as header:
+                width, height = header.size
+                try:
+                    orientation = int(header.getexif().get(EXIF_ORIENTATION, 1))
+                except Exception:  # a damaged EXIF block should not cost the user the image
+                    orientation = 1
+    except Image.DecompressionBombError as error:
+        raise ImageFileError(f"{name}: the image is far over the {MAX_PIXELS // 1_000_000} megapixel limit.") from error
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        raise ImageFileError(f"{name}: not an image file (or a format that cannot be read).") from error
+    return width, height, orientation
+
+
+def _upright(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply the EXIF orientation a phone camera records instead of rotating the pixels."""
+    rotations = {3: cv2.ROTATE_180, 6: cv2.ROTATE_90_CLOCKWISE, 8: cv2.ROTATE_90_COUNTERCLOCKWISE}
+    if orientation in rotations:
+        return cv2.rotate(image, rotations[orientation])
+    if orientation == 2:
+        return cv2.flip(image, 1)
+    if orientation == 4:
+        return cv2.flip(image, 0)
+    return image
+
+
+def to_display(image: np.ndarray) -> np.ndarray:
+    """Any decoded image as 8-bit BGR for showing on screen.  (H, W[, 1|3|4]) uint8/uint16 -> (H, W, 3) uint8."""
+    if image.dtype == np.uint16:
+        image = (image // 257).astype(np.uint8)
+    if image.ndim == 2 or image.shape[2] == 1:
+        return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return np.ascontiguousarray(image)

@@ -1,0 +1,129 @@
+"""Recognizer: the public API that reads one digit (`classify`) or a row of digits (`read`) from any numpy image."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from core import preprocess
+from core.model import SHIPPED_MODEL, ModelCard, load_model
+from core.preprocess import Box
+
+# Below this calibrated confidence a shape is "no digit" rather than a guess. Calibration makes it mean what it
+# says: among answers given with confidence 0.6, about 60% are right (see README, "Confidence").
+MIN_CONFIDENCE = 0.6
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One digit: the answer (None when there is no digit or it is too unsure), how sure, and what the model saw."""
+
+    digit: int | None
+    confidence: float  # calibrated probability of the best class, 0.0 when there is no ink at all
+    probabilities: np.ndarray  # (10,) float32, calibrated, sums to 1 (all zero when there is no ink)
+    model_input: np.ndarray  # (28, 28) float32 in [0, 1]: white ink on black, as MNIST
+
+
+@dataclass(frozen=True)
+class DigitReading:
+    """One digit found in a larger image."""
+
+    digit: int
+    confidence: float
+    box: Box  # in the caller's image pixels
+    probabilities: np.ndarray = field(repr=False)  # (10,)
+    model_input: np.ndarray = field(repr=False)  # (28, 28)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """All digits read from an image, in reading order, and the shapes rejected as not digits."""
+
+    number: str  # e.g. "2024"; rows are separated by a space; "" when no digit was read
+    digits: tuple[DigitReading, ...]
+    rejected: tuple[Box, ...] = ()  # ink that looked like a digit's size but was too unsure to read
+
+
+class Recognizer:
+    """A digit model with a compiled, thread-safe predict path and calibrated confidences."""
+
+    def __init__(self, model: keras.Model, card: ModelCard | None = None) -> None:
+        self.model = model
+        self.card = card or ModelCard(name=model.name)
+        input_shape = tuple(model.inputs[0].shape[1:])
+
+        # NOTE: model.predict builds a tf.data pipeline on every call (~70 ms for one image); a concrete function
+        # traced once costs well under a millisecond, gives the same numbers and may be called from any thread.
+        @tf.function(input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
+        def predict(batch: tf.Tensor) -> tf.Tensor:
+            shaped = tf.reshape(batch, (-1, *input_shape))
+            return model(shaped, training=False)
+
+        self._predict = predict.get_concrete_function()
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None) -> Recognizer:
+        """The shipped model, or the model file at `path` (safe_mode: no code inside the file is run)."""
+        model, card = load_model(SHIPPED_MODEL if path is None else path)
+        return cls(model, card)
+
+    def raw_probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """The model's own outputs, identical to model.predict.  (N, 28, 28[, 1]) float32 -> (N, 10) float32."""
+        if len(batch) == 0:
+            return np.zeros((0, 10), np.float32)
+        tensor = tf.convert_to_tensor(np.asarray(batch, np.float32).reshape(-1, 28, 28, 1))
+        return self._predict(tensor).numpy()
+
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities: the model's log-probabilities divided by the card's temperature.  -> (N, 10)."""
+        raw = self.raw_probabilities(batch)
+        if self.card.temperature == 1.0:
+            return raw
+        logits = np.log(np.clip(raw, 1e-12, 1.0)) / self.card.temperature
+        logits -= logits.max(axis=1, keepdims=True)
+        scaled = np.exp(logits)
+        return (scaled / scaled.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    def classify(self, image: np.ndarray, min_confidence: float = MIN_CONFIDENCE) -> Prediction:
+        """Read the one digit that fills `image` (any size, grey/BGR/RGBA, either polarity)."""
+        ink = preprocess.ink_map(image)
+        labels, groups = preprocess.find_digit_groups(ink, whole_image=True)
+        if not groups:
+            return _no_digit()
+        model_input = preprocess.to_mnist(preprocess.crop_group(ink, labels, groups[0]))  # (28, 28)
+        probabilities = self.probabilities(model_input[None])[0]
+        best = int(probabilities.argmax())
+        confidence = float(probabilities[best])
+        return Prediction(best if confidence >= min_confidence else None, confidence, probabilities, model_input)
+
+    def read(self, image: np.ndarray, min_confidence: float = MIN_CONFIDENCE) -> Reading:
+        """Find and read every digit in `image` (a photo, a frame, a canvas), all classified in one batch."""
+        ink = preprocess.ink_map(image)
+        labels, groups = preprocess.find_digit_groups(ink)
+        if not groups:
+            return Reading("", ())
+        inputs = np.stack([preprocess.to_mnist(preprocess.crop_group(ink, labels, group)) for group in groups])  # (N, 28, 28)
+        probabilities = self.probabilities(inputs)
+        breaks = set(preprocess.row_breaks(groups))
+        digits: list[DigitReading] = []
+        rejected: list[Box] = []
+        text = ""
+        for index, (group, model_input, scores) in enumerate(zip(groups, inputs, probabilities, strict=True)):
+            box = preprocess.caller_box(ink, group)
+            best = int(scores.argmax())
+            if scores[best] < min_confidence:
+                rejected.append(box)
+                continue
+            if index in breaks and text:
+                text += " "
+            text += str(best)
+            digits.append(DigitReading(best, float(scores[best]), box, scores, model_input))
+        return Reading(text, tuple(digits), tuple(rejected))
+
+
+def _no_digit() -> Prediction:
+    return Prediction(None, 0.0, np.zeros(10, np.float32), np.zeros((28, 28), np.float32))

@@ -1,0 +1,71 @@
+"""Reading digits from a live video: per-frame reading, boxes drawn on the frame, a thread-safe readout and FPS."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from core.inference import MIN_CONFIDENCE, Reading, Recognizer
+
+GREEN, GREY = (60, 200, 60), (160, 160, 160)
+
+
+@dataclass(frozen=True)
+class Readout:
+    """What the page shows beside the video."""
+
+    number: str
+    confidences: tuple[float, ...]
+    fps: float
+    frames: int
+    milliseconds: float  # time to read the last frame
+
+
+def draw_reading(image: np.ndarray, reading: Reading) -> np.ndarray:
+    """Boxes, digits and confidences drawn on a copy of a BGR frame; grey boxes mark shapes too unsure to read."""
+    canvas = image.copy()
+    for box in reading.rejected:
+        cv2.rectangle(canvas, (box.x, box.y), (box.x + box.w, box.y + box.h), GREY, 1)
+    for digit in reading.digits:
+        box = digit.box
+        cv2.rectangle(canvas, (box.x, box.y), (box.x + box.w, box.y + box.h), GREEN, 2)
+        label = f"{digit.digit} {digit.confidence:.0%}"
+        cv2.putText(canvas, label, (box.x, max(16, box.y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, GREEN, 2, cv2.LINE_AA)
+    return canvas
+
+
+class LiveReader:
+    """Called from the video thread with each frame; read from the page thread through `readout()`."""
+
+    def __init__(self, recognizer: Recognizer, min_confidence: float = MIN_CONFIDENCE) -> None:
+        self.recognizer = recognizer
+        self.min_confidence = min_confidence  # the page's slider writes it; a float assignment is atomic
+        # NOTE: the lock guards the readout shared between the WebRTC worker thread and the Streamlit script thread.
+        self._lock = threading.Lock()
+        self._readout = Readout("", (), 0.0, 0, 0.0)
+        self._times: deque[float] = deque(maxlen=30)
+
+    def process(self, frame: np.ndarray) -> np.ndarray:
+        """Read one (H, W, 3) uint8 BGR frame and return it annotated; never raises into the video thread."""
+        started = time.perf_counter()
+        try:
+            reading = self.recognizer.read(frame, min_confidence=self.min_confidence)
+        except ValueError:
+            reading = Reading("", ())
+        finished = time.perf_counter()
+        with self._lock:
+            self._times.append(finished)
+            span = self._times[-1] - self._times[0]
+            fps = (len(self._times) - 1) / span if span > 0 else 0.0
+            confidences = tuple(round(digit.confidence, 3) for digit in reading.digits)
+            self._readout = Readout(reading.number, confidences, fps, self._readout.frames + 1, (finished - started) * 1000)
+        return draw_reading(frame, reading)
+
+    def readout(self) -> Readout:
+        with self._lock:
+            return self._readout

@@ -1,0 +1,386 @@
+"""Real images to MNIST-style inputs: grey conversion, polarity, flattened lighting, ink mask, digit boxes, 28x28 centring."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+MNIST_SIZE = 28  # side of the model input
+MNIST_BOX = 20  # MNIST fits each digit into 20x20, keeping its aspect ratio, then centres it in 28x28
+WORK_BOX = 80  # strokes are normalised at 4x the 20x20 box, then area-averaged down, which anti-aliases them
+# Stroke width MNIST digits have at the 80-pixel working scale (median of `stroke_width` over the training set ~9.6).
+TARGET_STROKE = 9.5
+MAX_SIDE = 1024  # larger images are shrunk first: digits stay readable and a frame stays fast
+MIN_CONTRAST = 0.12  # ink must stand this far (of the 0..1 range) above the flattened background
+MIN_DIGIT_PIXELS = 12  # at working resolution; smaller groups are specks
+
+
+@dataclass(frozen=True)
+class Box:
+    """A digit's bounding box in the caller's image: x, y of the top-left corner, width, height (pixels)."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+    def as_list(self) -> list[int]:
+        return [self.x, self.y, self.w, self.h]
+
+
+@dataclass(frozen=True)
+class InkMap:
+    """An image reduced to ink: bright strokes on a flat black background, at working resolution."""
+
+    ink: np.ndarray  # (H, W) float32 in [0, 1], 1 = darkest ink whatever the paper's colour
+    mask: np.ndarray  # (H, W) uint8, 255 where there is ink
+    scale: float  # working pixels per caller pixel (<= 1)
+    dark_ink: bool  # True when the original was dark ink on light paper
+
+
+# --- Grey conversion ----------------------------------------------------------------------------------------------
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Any numpy image to grey: (H, W), (H, W, 1|3|4) of bool, ints or floats -> (H, W) float32 in [0, 1].
+
+    RGB and BGR are treated alike (luminance weights differ by a few per cent, which is irrelevant for ink).
+    Transparent pixels of an RGBA image become background, whichever colour the opaque strokes are.
+    """
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"Expected a numpy image, got {type(image).__name__}.")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
+        raise ValueError(f"Expected an image of shape (H, W), (H, W, 3) or (H, W, 4), got {image.shape}.")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"The image is empty (shape {image.shape}).")
+    if image.dtype.kind not in "biuf":
+        raise ValueError(f"Expected numeric pixels, got dtype {image.dtype}.")
+    values = _unit_range(image)
+    if values.ndim == 2:
+        return values
+    gray = cv2.cvtColor(np.ascontiguousarray(values[:, :, :3]), cv2.COLOR_RGB2GRAY)
+    if values.shape[2] == 4:
+        alpha = values[:, :, 3]
+        if alpha.min() < 0.99:
+            gray = _composite_on_backdrop(gray, alpha)
+    return gray
+
+
+def _unit_range(image: np.ndarray) -> np.ndarray:
+    """Scale pixel values to float32 [0, 1] by their dtype's range (integers) or their own range (floats)."""
+    if image.dtype == np.bool_:
+        return image.astype(np.float32)
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) * np.float32(1 / 255)
+    if image.dtype == np.uint16:
+        return image.astype(np.float32) * np.float32(1 / 65535)
+    values = image.astype(np.float32)
+    if not np.isfinite(values).all():
+        raise ValueError("The image contains NaN or infinite values.")
+    low, high = float(values.min()), float(values.max())
+    if image.dtype.kind == "f" and low >= 0.0 and high <= 1.0:
+        return values
+    if image.dtype.kind in "iu" and low >= 0 and high <= 255:
+        return values * np.float32(1 / 255)
+    if high - low < 1e-12:
+        return np.zeros_like(values)
+    return (values - np.float32(low)) * np.float32(1 / (high - low))
+
+
+def _composite_on_backdrop(gray: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Put strokes drawn on a transparent layer onto paper of the opposite shade, so they stay visible as ink."""
+    opaque = alpha > 0.5
+    stroke_level = float(gray[opaque].mean()) if opaque.any() else 0.0
+    backdrop = 0.0 if stroke_level > 0.5 else 1.0
+    return (gray * alpha + backdrop * (1.0 - alpha)).astype(np.float32)
+
+
+# --- Ink ----------------------------------------------------------------------------------------------------------
+
+
+def ink_map(image: np.ndarray) -> InkMap:
+    """Find the ink: detect polarity, shrink huge images, flatten uneven light, threshold.  (H, W[, C]) -> InkMap."""
+    gray = to_gray(image)  # (H, W) float32 in [0, 1]
+    scale = min(1.0, MAX_SIDE / max(gray.shape))
+    if scale < 1.0:
+        size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
+        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    dark_ink = _paper_is_light(gray)
+    ink = 1.0 - gray if dark_ink else gray
+    flat = _flatten_background(ink)
+    mask = _threshold(flat)
+    return InkMap(ink=flat, mask=mask, scale=scale, dark_ink=dark_ink)
+
+
+def _paper_is_light(gray: np.ndarray) -> bool:
+    """The paper is what the image's outer ring mostly shows (even a tight crop touches its edges only in places)."""
+    ring = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    paper = float(np.median(ring))
+    sample = gray[:: max(1, gray.shape[0] // 128), :: max(1, gray.shape[1] // 128)]
+    low, high = np.percentile(sample, (1, 99))
+    return paper > (low + high) / 2
+
+
+def _flatten_background(ink: np.ndarray) -> np.ndarray:
+    """Subtract a smooth estimate of the background (shadows, vignetting, gradients).  (H, W) -> (H, W) in [0, 1].
+
+    The background is a grey opening with a kernel a quarter of the image: strokes are narrower than that in at
+    least one direction, so they vanish from the estimate, while lighting varies over larger distances.
+    It is computed at a quarter of the resolution, which keeps a 640x480 frame under a millisecond.
+    """
+    height, width = ink.shape
+    if min(height, width) < 64:
+        # Too small for lighting to vary: the background is the faintest level present.
+        background = np.full_like(ink, float(np.percentile(ink, 5)))
+    else:
+        small = cv2.resize(ink, (max(1, width // 4), max(1, height // 4)), interpolation=cv2.INTER_AREA)
+        side = max(3, (min(small.shape) // 4) | 1)
+        kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (side, side))
+        background = cv2.morphologyEx(small, cv2.MORPH_OPEN, kernel)
+        background = cv2.blur(background, (side, side))
+        background = cv2.resize(background, (width, height), interpolation=cv2.INTER_LINEAR)
+    flat = np.clip(ink - background, 0.0, 1.0)
+    return flat.astype(np.float32)
+
+
+def _threshold(flat: np.ndarray) -> np.ndarray:
+    """Otsu's threshold on the flattened image, never below the contrast a real stroke has.  -> (H, W) uint8 0/255."""
+    # The strongest ink, after a small blur so that one hot pixel of sensor noise cannot set the scale.
+    peak = float(cv2.GaussianBlur(flat, (3, 3), 0).max())
+    if peak < MIN_CONTRAST:
+        return np.zeros(flat.shape, np.uint8)
+    levels = np.clip(flat * (255.0 / peak), 0, 255).astype(np.uint8)
+    otsu, _ = cv2.threshold(levels, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    cut = max(otsu, 255.0 * 0.3, 255.0 * MIN_CONTRAST / peak)
+    return np.where(levels > cut, np.uint8(255), np.uint8(0))
+
+
+# --- Finding digits -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Group:
+    """Connected components that together form one digit (a 5 and its bar, a 4 in two strokes)."""
+
+    labels: list[int]
+    x0: int
+    y0: int
+    x1: int  # exclusive
+    y1: int
+    area: int
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+    def absorb(self, other: _Group) -> None:
+        self.labels += other.labels
+        self.x0, self.y0 = min(self.x0, other.x0), min(self.y0, other.y0)
+        self.x1, self.y1 = max(self.x1, other.x1), max(self.y1, other.y1)
+        self.area += other.area
+
+
+def _remove_rules(mask: np.ndarray) -> np.ndarray:
+    """Erase ruled lines: straight runs longer than a third of the image, horizontal or vertical."""
+    height, width = mask.shape
+    lines = np.zeros_like(mask)
+    for length, shape in ((width // 3, (width // 3, 1)), (height // 3, (1, height // 3))):
+        if length >= 30:
+            kernel = cv2.getStructuringElement(cv2.MORPH_RECT, shape)
+            lines |= cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
+    if not lines.any():
+        return mask
+    return cv2.subtract(mask, cv2.dilate(lines, np.ones((3, 3), np.uint8)))
+
+
+def _components(mask: np.ndarray) -> tuple[np.ndarray, list[_Group]]:
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    groups = [
+        _Group([label], int(x), int(y), int(x + w), int(y + h), int(area))
+        for label, (x, y, w, h, area) in enumerate(stats[1:], start=1)
+        if area >= 2
+    ]
+    return labels, groups
+
+
+def _merge_strokes(groups: list[_Group]) -> list[_Group]:
+    """Merge pieces of one digit: they overlap horizontally and nearly touch vertically (a 5's bar, a 7's crossbar)."""
+    groups = sorted(groups, key=lambda group: -group.area)
+    merged = True
+    while merged:
+        merged = False
+        for i, first in enumerate(groups):
+            for second in groups[i + 1 :]:
+                overlap = min(first.x1, second.x1) - max(first.x0, second.x0)
+                narrower = min(first.width, second.width)
+                gap = max(first.y0, second.y0) - min(first.y1, second.y1)
+                taller = max(first.height, second.height)
+                if overlap >= 0.5 * narrower and gap <= 0.25 * taller:
+                    first.absorb(second)
+                    groups.remove(second)
+                    merged = True
+                    break
+            if merged:
+                break
+    return groups
+
+
+def _is_digit_like(group: _Group, tallest: int, largest: int) -> bool:
+    """Drop specks and blobs: too small beside the biggest digit, or a filled patch rather than strokes."""
+    if group.area < min(MIN_DIGIT_PIXELS, 0.5 * largest) or group.height < 0.35 * tallest or group.area < 0.04 * largest:
+        return False
+    fill = group.area / float(group.width * group.height)
+    return not (fill > 0.8 and group.width > 0.6 * group.height)
+
+
+def _touches_border(group: _Group, shape: tuple[int, ...]) -> bool:
+    return group.x0 <= 0 or group.y0 <= 0 or group.x1 >= shape[1] or group.y1 >= shape[0]
+
+
+def find_digit_groups(ink: InkMap, *, whole_image: bool = False) -> tuple[np.ndarray, list[_Group]]:
+    """Label the ink and return the groups that look like digits, in reading order (rows top to bottom).
+
+    With `whole_image` the image is one digit (a crop or a canvas), so pieces touching its edge are kept.
+    """
+    labels, groups = _components(ink.mask if whole_image else _remove_rules(ink.mask))
+    if not groups:
+        return labels, []
+    groups = _merge_strokes(groups)
+    tallest = max(group.height for group in groups)
+    largest = max(group.area for group in groups)
+    if whole_image:
+        # One digit: keep every piece but specks, then judge the whole.
+        groups = [group for group in groups if group.area >= 0.04 * largest]
+        union = _union(groups)
+        return labels, [union] if _is_digit_like(union, union.height, union.area) else []
+    groups = [group for group in groups if _is_digit_like(group, tallest, largest)]
+    if groups:
+        # A digit cut by the edge of a camera frame is unreadable; drop such fragments when whole digits are present.
+        inside = [group for group in groups if not _touches_border(group, ink.mask.shape)]
+        groups = inside or groups
+    return labels, _reading_order(groups)
+
+
+def _reading_order(groups: list[_Group]) -> list[_Group]:
+    """Rows first (groups whose vertical spans overlap by half share a row), then left to right."""
+    rows: list[list[_Group]] = []
+    for group in sorted(groups, key=lambda group: (group.y0 + group.y1) / 2):
+        row = rows[-1] if rows else None
+        if row is not None:
+            top, bottom = min(g.y0 for g in row), max(g.y1 for g in row)
+            overlap = min(bottom, group.y1) - max(top, group.y0)
+            if overlap >= 0.5 * min(group.height, bottom - top):
+                row.append(group)
+                continue
+        rows.append([group])
+    return [group for row in rows for group in sorted(row, key=lambda group: group.x0)]
+
+
+def row_breaks(groups: list[_Group]) -> list[int]:
+    """Indices in reading order where a new row starts (after the first)."""
+    breaks = []
+    for index in range(1, len(groups)):
+        previous, current = groups[index - 1], groups[index]
+        if current.x0 < previous.x0 and current.y0 >= previous.y1 - 0.5 * previous.height:
+            breaks.append(index)
+    return breaks
+
+
+# --- To MNIST's 28x28 ---------------------------------------------------------------------------------------------
+
+
+def stroke_width(binary: np.ndarray) -> float:
+    """Mean stroke width of a binary drawing, as ink area over half its outline length (pixels)."""
+    area = float(np.count_nonzero(binary))
+    if area == 0:
+        return 0.0
+    contours, _ = cv2.findContours(binary, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    perimeter = sum(cv2.arcLength(contour, True) for contour in contours)
+    return 2.0 * area / max(perimeter, 1.0)
+
+
+def _normalise_stroke(binary: np.ndarray) -> np.ndarray:
+    """Thicken thin pen lines and thin fat canvas strokes towards MNIST's width.  (80, w) uint8 -> same."""
+    width = stroke_width(binary)
+    difference = TARGET_STROKE - width
+    if abs(difference) < 2.0:
+        return binary
+    size = int(round(abs(difference))) | 1
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    if difference > 0:
+        return cv2.dilate(binary, kernel)
+    thinned = cv2.erode(binary, kernel)
+    # Never erode a digit away: stop if thinning would lose most of the ink.
+    return thinned if np.count_nonzero(thinned) > 0.35 * np.count_nonzero(binary) else binary
+
+
+def to_mnist(digit: np.ndarray) -> np.ndarray:
+    """One digit's ink, tightly cropped, into MNIST's layout.  (h, w) float32 ink in [0, 1] -> (28, 28) float32.
+
+    Keep aspect ratio, longest side 80 px, binarise, normalise the stroke width, area-average down to fit the 20x20
+    box (the anti-aliasing), then shift so the centre of mass sits at the centre of the 28x28 canvas.
+    """
+    height, width = digit.shape
+    factor = WORK_BOX / max(height, width)
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    large = cv2.resize(digit, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
+    binary = np.where(large > 0.5 * float(large.max()), np.uint8(255), np.uint8(0)) if large.max() > 0 else large.astype(np.uint8)
+    binary = _normalise_stroke(np.pad(binary, 8))  # pad so thickening is not clipped
+    ys, xs = np.nonzero(binary)
+    if len(xs) == 0:
+        return np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
+    binary = binary[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    factor = MNIST_BOX / max(binary.shape)
+    size = (max(1, round(binary.shape[1] * factor)), max(1, round(binary.shape[0] * factor)))
+    box = cv2.resize(binary.astype(np.float32) * np.float32(1 / 255), size, interpolation=cv2.INTER_AREA)  # (<=20, <=20)
+    return _centre_of_mass_in_28(box)
+
+
+def _centre_of_mass_in_28(box: np.ndarray) -> np.ndarray:
+    """Place a (<=20, <=20) patch in a 28x28 canvas so its centre of mass is at (14, 14), as MNIST did."""
+    canvas = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
+    height, width = box.shape
+    mass = float(box.sum())
+    if mass <= 0:
+        return canvas
+    # NOTE: not cv2.moments, which reads an (N, 2) array, such as a thin 1 that is 2 pixels wide, as N points.
+    centre_y = float(box.sum(axis=1) @ np.arange(height)) / mass
+    centre_x = float(box.sum(axis=0) @ np.arange(width)) / mass
+    left = int(np.clip(round(MNIST_SIZE / 2 - centre_x), 0, MNIST_SIZE - width))
+    top = int(np.clip(round(MNIST_SIZE / 2 - centre_y), 0, MNIST_SIZE - height))
+    canvas[top : top + height, left : left + width] = box
+    return canvas
+
+
+def crop_group(ink: InkMap, labels: np.ndarray, group: _Group) -> np.ndarray:
+    """The ink of one group only (other digits inside its box are masked out).  -> (h, w) float32."""
+    margin = 2  # the soft, below-threshold edge of a stroke lies just outside its thresholded box
+    height, width = labels.shape
+    window = (
+        slice(max(0, group.y0 - margin), min(height, group.y1 + margin)),
+        slice(max(0, group.x0 - margin), min(width, group.x1 + margin)),
+    )
+    own = np.isin(labels[window], group.labels).astype(np.uint8)
+    own = cv2.dilate(own, np.ones((3, 3), np.uint8))  # keep the soft edge pixels around the thresholded stroke
+    return ink.ink[window] * own
+
+
+def caller_box(ink: InkMap, group: _Group) -> Box:
+    """A group's box in the caller's pixel coordinates (undoing the shrink of large images)."""
+    factor = 1.0 / ink.scale
+    return Box(round(group.x0 * factor), round(group.y0 * factor), round(group.width * factor), round(group.height * factor))
+
+
+def _union(groups: list[_Group]) -> _Group:
+    union = _Group([], groups[0].x0, groups[0].y0, groups[0].x1, groups[0].y1, 0)
+    for group in groups:
+        union.absorb(group)
+    return union

@@ -1,0 +1,78 @@
+"""Draw: write digits on a canvas (mouse or finger) and see the prediction after every stroke; or upload a photo."""
+
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+from core.imageio import ImageFileError, read_image_bytes, to_display
+from core.inference import Reading
+from core.live import draw_reading
+from pages.ui import charts, models
+from pages.ui.routing import ensure_app_navigation
+
+ensure_app_navigation()
+CANVAS_SIZES = {"Wide (numbers)": (560, 280), "Narrow (phone)": (320, 240)}
+
+st.title("Draw")
+st.caption("Write a digit, or a few side by side, with the mouse or a finger. The prediction updates after every stroke.")
+recognizer = models.active_recognizer()
+st.session_state.setdefault("draw_canvas_version", 0)
+
+settings = st.columns(3)
+stroke_width = settings[0].slider("Pen width", 4, 40, 18, key="draw_stroke_width")
+size_name = settings[1].radio("Canvas", list(CANVAS_SIZES), horizontal=True, key="draw_canvas_size")
+width, height = CANVAS_SIZES[size_name]
+if settings[2].button("Clear", icon=":material/delete:", key="draw_clear"):
+    st.session_state["draw_canvas_version"] += 1  # a new key mounts a fresh, empty canvas
+
+canvas_column, result_column = st.columns([3, 2], gap="large")
+with canvas_column:
+    canvas = st_canvas(
+        stroke_width=stroke_width,
+        stroke_color="#000000",
+        background_color="#FFFFFF",
+        width=width,
+        height=height,
+        drawing_mode="freedraw",
+        return_image_data=True,
+        key=f"draw_canvas_{st.session_state['draw_canvas_version']}",
+    )
+image = canvas.image_data  # (H, W, 4) uint8 RGBA, read-only, or None before the first stroke
+has_strokes = bool(canvas.json_data and canvas.json_data.get("objects"))
+reading = recognizer.read(image) if image is not None and has_strokes else Reading("", ())
+
+with result_column:
+    with st.container(key="draw-digit"):
+        if reading.number:
+            st.markdown(f"<p style='font-size:4.5rem;font-weight:700;margin:0'>{reading.number}</p>", unsafe_allow_html=True)
+    if not has_strokes:
+        st.info("Draw a digit on the canvas.")
+    elif not reading.number:
+        st.warning("No digit: that does not look like a digit the model can read. Try writing it larger and clearer.")
+    else:
+        confidences = ", ".join(f"{digit.digit}: {digit.confidence:.0%}" for digit in reading.digits)
+        st.caption(f"Confidence {confidences}")
+
+for digit in reading.digits[:6]:
+    chart_column, seen_column = st.columns([3, 1])
+    chart_column.plotly_chart(charts.probabilities(digit.probabilities, f"Digit {digit.digit}: probabilities"), key=f"draw_p_{digit.box}")
+    seen_column.image(charts.pixels(digit.model_input), caption="What the model sees (28x28)", clamp=True)
+
+if reading.digits:
+    from pages.ui import explain
+
+    explain.show(models.active().path, recognizer, reading.digits[0].model_input)
+
+st.divider()
+st.subheader("Or upload a photo of handwriting")
+upload = st.file_uploader(
+    "A photo or scan with one or more digits", type=["png", "jpg", "jpeg", "bmp", "webp", "tif", "tiff"], key="draw_upload"
+)
+if upload is not None:
+    try:
+        photo = read_image_bytes(upload.getvalue(), upload.name)
+        photo_reading = recognizer.read(photo)
+    except (ImageFileError, ValueError) as error:
+        st.error(str(error) if str(error).startswith(upload.name) else f"{upload.name}: {error}")
+    else:
+        st.image(draw_reading(to_display(photo), photo_reading), channels="BGR", width=560)
+        st.markdown(f"**Read:** {photo_reading.number or 'no digits found'}")

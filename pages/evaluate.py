@@ -1,0 +1,83 @@
+"""Evaluate: accuracy on the MNIST test set, confusion matrix, per-class scores, mistakes, and two models compared."""
+
+import numpy as np
+import streamlit as st
+
+from core.data import REMEDY, DatasetError, load_mnist, mnist_available
+from pages.ui import charts, models
+from pages.ui.evaluation import evaluation_for
+from pages.ui.routing import ensure_app_navigation
+
+ensure_app_navigation()
+SIZES = [500, 1000, 2000, 5000, 10000]
+
+st.title("Evaluate")
+if not mnist_available():
+    st.info(f"Evaluation needs the MNIST test images. {REMEDY}", icon=":material/dataset:")
+    st.stop()
+
+choice = models.active()
+count = st.select_slider("Test images", SIZES, value=10000, key="eval_count", help="The first N of the 10,000 MNIST test images.")
+try:
+    data = load_mnist()
+    evaluation = evaluation_for(choice, count)
+except DatasetError as error:
+    st.error(str(error))
+    st.stop()
+
+with st.container(key="eval-metrics", horizontal=True):
+    st.metric("Accuracy", f"{evaluation.accuracy:.2%}")
+    st.metric("Loss", f"{evaluation.loss:.4f}")
+    st.metric("Test images", f"{evaluation.n:,}")
+    st.metric("Mistakes", f"{len(evaluation.misclassified):,}")
+
+matrix_tab, classes_tab, mistakes_tab, confidence_tab, compare_tab = st.tabs(
+    ["Confusion matrix", "Per digit", "Mistakes", "Confidence", "Compare models"]
+)
+with matrix_tab:
+    st.plotly_chart(charts.confusion(evaluation.confusion), key="eval_confusion")
+with classes_tab:
+    st.dataframe(
+        evaluation.per_class(),
+        hide_index=True,
+        column_config={name: st.column_config.NumberColumn(format="%.4f") for name in ("precision", "recall", "f1")},
+    )
+with mistakes_tab:
+    digit = st.selectbox("True digit", ["all", *range(10)], key="eval_mistake_digit")
+    wrong = evaluation.misclassified
+    if digit != "all":
+        wrong = wrong[evaluation.labels[wrong] == digit]
+    st.caption(f"{len(wrong)} mistakes, most confident first (showing up to 48).")
+    columns = st.columns(8)
+    for position, index in enumerate(wrong[:48]):
+        caption = f"true {evaluation.labels[index]}, read {evaluation.predictions[index]} ({evaluation.confidences[index]:.0%})"
+        columns[position % 8].image(charts.pixels(data.x_test[index] / 255.0, 3), caption=caption, clamp=True)
+with confidence_tab:
+    correct = evaluation.predictions == evaluation.labels
+    st.plotly_chart(charts.confidence_histogram(evaluation.confidences, correct), key="eval_confidence")
+
+with compare_tab:
+    options = models.choices()
+    if len(options) < 2:
+        st.info("Train a model or upload one in the sidebar to compare it with the shipped model.")
+    else:
+        labels = list(options)
+        first_label = st.selectbox("Model A", labels, index=0, key="eval_compare_a")
+        second_label = st.selectbox("Model B", labels, index=len(labels) - 1, key="eval_compare_b")
+        first, second = evaluation_for(options[first_label], count), evaluation_for(options[second_label], count)
+        left, right = st.columns(2)
+        left.metric(f"A: {first_label}", f"{first.accuracy:.2%}")
+        right.metric(f"B: {second_label}", f"{second.accuracy:.2%}", delta=f"{(second.accuracy - first.accuracy) * 100:+.2f} points vs A")
+        recall_a = [row["recall"] for row in first.per_class()]
+        recall_b = [row["recall"] for row in second.per_class()]
+        st.dataframe(
+            [{"digit": d, "recall A": recall_a[d], "recall B": recall_b[d], "B - A": recall_b[d] - recall_a[d]} for d in range(10)],
+            hide_index=True,
+            key="eval_compare_table",
+        )
+        disagree = np.flatnonzero(first.predictions != second.predictions)
+        st.caption(f"The models disagree on {len(disagree)} of {count:,} test images (showing up to 32).")
+        columns = st.columns(8)
+        for position, index in enumerate(disagree[:32]):
+            caption = f"true {first.labels[index]}: A {first.predictions[index]}, B {second.predictions[index]}"
+            columns[position % 8].image(charts.pixels(data.x_test[index] / 255.0, 3), caption=caption, clamp=True)

@@ -1,0 +1,46 @@
+"""Home: what the app does, the active model, and a tour of the pages."""
+
+import streamlit as st
+
+from pages.ui import models
+from pages.ui.routing import ensure_app_navigation
+
+ensure_app_navigation()
+
+st.title("✍️ Digit Lab")
+st.markdown(
+    "Handwritten digit recognition you can **see, test and retrain**: a convolutional network trained on the "
+    "70,000 MNIST digits that also reads *real* handwriting: strokes drawn with a mouse or a finger, a photo of "
+    "a page, or digits held up to a webcam. It finds each digit, crops and centres it the way MNIST was prepared, "
+    "and says *no digit* instead of guessing when it is unsure."
+)
+
+left, right = st.columns([3, 2], gap="large")
+with left:
+    st.subheader("Tour")
+    st.page_link(
+        "pages/draw.py",
+        label="**Draw**: write a digit (or a number) and watch the prediction after every stroke, "
+        "with the 28x28 image the network sees and what drove its decision.",
+        icon=":material/draw:",
+    )
+    st.page_link(
+        "pages/webcam.py",
+        label="**Webcam**: hold digits written on paper up to your camera; they are read live, boxed and labelled on the video.",
+        icon=":material/videocam:",
+    )
+    st.page_link(
+        "pages/train.py",
+        label="**Train**: set every hyperparameter, train a new network with live charts, stop at any moment, compare your runs.",
+        icon=":material/model_training:",
+    )
+    st.page_link(
+        "pages/evaluate.py",
+        label="**Evaluate**: accuracy on the 10,000 MNIST test digits, the confusion matrix, "
+        "the digits it gets wrong, and two models side by side.",
+        icon=":material/analytics:",
+    )
+with right:
+    st.subheader("Active model")
+    models.show_card(models.active().card)
+    st.caption("Switch models or upload your own in the sidebar.")

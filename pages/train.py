@@ -1,0 +1,93 @@
+"""Train: every hyperparameter, live loss and accuracy charts, Stop at any moment, and a comparison of runs."""
+
+import streamlit as st
+
+from core.config import TrainConfig
+from core.data import REMEDY, DatasetError, load_mnist, mnist_available
+from pages.ui import charts, controls
+from pages.ui.routing import ensure_app_navigation
+from pages.ui.training import RunRecord, finish_job, is_recorded, start_job
+
+ensure_app_navigation()
+QUICK = {"epochs": 2, "train_size": 6000, "batch_size": 128}
+
+st.title("Train")
+st.caption("Choose the network and how to train it, then watch it learn. Models you train appear in the sidebar.")
+if not mnist_available():
+    st.info(f"Training needs the MNIST images. {REMEDY}", icon=":material/dataset:")
+    st.stop()
+
+job = st.session_state.get("train_job")
+busy = job is not None and job.result is None and job.error is None
+runs: list[RunRecord] = st.session_state.setdefault("train_runs", [])
+
+st.button("Quick demo settings (2 epochs on 6,000 images)", on_click=controls.apply_preset, args=(QUICK,), disabled=busy, key="train_quick")
+config = controls.config_controls(TrainConfig(), disabled=busy)
+
+name = st.text_input("Model name", "my_cnn", max_chars=40, key="train_name", disabled=busy)
+start_column, stop_column, _ = st.columns([1, 1, 4])
+if start_column.button("Start training", type="primary", icon=":material/play_arrow:", disabled=busy, key="train_start"):
+    try:
+        data = load_mnist()
+    except DatasetError as error:
+        st.error(str(error))
+        st.stop()
+    started = start_job(config, data, name)
+    if started is None:
+        st.warning("Another visitor is training a model right now; this server trains one at a time. Try again in a minute.")
+    else:
+        job = st.session_state["train_job"] = started
+        busy = True
+if stop_column.button("Stop", icon=":material/stop:", disabled=not busy, key="train_stop"):
+    job.stop()
+
+
+@st.fragment(run_every=0.5 if busy else None)
+def live_progress() -> None:
+    current = st.session_state.get("train_job")
+    if current is None:
+        return
+    progress = current.progress()
+    eta = progress.eta_seconds
+    stopping = current.stop_event.is_set() and progress.status == "running"
+    label = (
+        "Stopping…" if stopping else f"{progress.steps_done}/{progress.total_steps} batches" + (f", about {eta:.0f} s left" if eta else "")
+    )
+    st.progress(min(progress.fraction, 1.0), text=label)
+    with st.container(key="train-chart"):
+        st.plotly_chart(charts.training_curves([(current.name, progress.batches, progress.epoch_logs)]), key="train_live_chart")
+    if progress.status in ("finished", "stopped", "diverged", "failed") and not is_recorded(current):
+        finish_job(current)
+        st.rerun(scope="app")
+
+
+live_progress()
+if job is not None and is_recorded(job):
+    outcome = job.result
+    if job.error or (outcome is not None and outcome.status == "diverged"):
+        st.error(job.error or outcome.message)
+    elif outcome is not None:
+        st.success(outcome.message)
+        if outcome.path is not None:
+            st.download_button(
+                "Download the model (.keras, card included)", outcome.path.read_bytes(), file_name=outcome.path.name, key="train_download"
+            )
+
+if runs:
+    st.subheader("Compare runs")
+    st.plotly_chart(charts.training_curves([(run.label, [], run.epochs) for run in runs]), key="train_compare_chart")
+    st.dataframe([run.row() for run in runs], hide_index=True)
+
+with st.expander("What augmentation does to the training images"):
+    try:
+        from core.train import augmentation_preview
+
+        sample = load_mnist().x_train[:8]
+        grid = augmentation_preview(config, sample, copies=5)  # (8, 6, 28, 28)
+        st.image(
+            charts.pixels(charts.tile(grid), 3),
+            caption="Left column: originals; then random augmentations with the current settings.",
+            clamp=True,
+        )
+    except DatasetError as error:
+        st.error(str(error))

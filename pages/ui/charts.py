@@ -1,0 +1,125 @@
+"""Plotly figures for the pages: probabilities, training curves, confusion matrix, confidence histogram."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+DIGITS = [str(digit) for digit in range(10)]
+COMPACT = dict(margin=dict(l=10, r=10, t=30, b=10))
+
+
+def pixels(image: np.ndarray, scale: int = 6) -> np.ndarray:
+    """A small image enlarged with hard pixel edges (browsers blur small images).  (h, w) -> (h*scale, w*scale)."""
+    return np.kron(np.clip(image, 0.0, 1.0), np.ones((scale, scale), np.float32))
+
+
+def probabilities(values: np.ndarray, title: str = "") -> go.Figure:
+    best = int(np.argmax(values))
+    colours = ["#2e7d32" if digit == best else "#90a4ae" for digit in range(10)]
+    figure = go.Figure(go.Bar(x=DIGITS, y=values, marker_color=colours, text=[f"{v:.0%}" for v in values], textposition="outside"))
+    figure.update_layout(title=title, yaxis=dict(range=[0, 1.15], tickformat=".0%"), height=260, **COMPACT)
+    return figure
+
+
+def training_curves(runs: Sequence[tuple[str, list[dict[str, float]], list[dict[str, float]]]]) -> go.Figure:
+    """Loss and accuracy against epochs: batches as thin lines, epochs (train and validation) as markers.
+
+    runs: (name, batch records, epoch records) per run; several runs are overlaid for comparison.
+    """
+    figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"))
+    palette = ["#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f"]
+    for index, (name, batches, epochs) in enumerate(runs):
+        colour = palette[index % len(palette)]
+        for column, metric in ((1, "loss"), (2, "accuracy")):
+            show = column == 1
+            if batches:
+                figure.add_scatter(
+                    x=[b["epoch"] for b in batches],
+                    y=[b.get(metric) for b in batches],
+                    mode="lines",
+                    line=dict(color=colour, width=1),
+                    opacity=0.5,
+                    name=f"{name} train (batches)",
+                    legendgroup=name,
+                    showlegend=show,
+                    row=1,
+                    col=column,
+                )
+            if epochs:
+                figure.add_scatter(
+                    x=[e["epoch"] for e in epochs],
+                    y=[e.get(metric) for e in epochs],
+                    mode="markers+lines",
+                    line=dict(color=colour, width=2),
+                    name=f"{name} train",
+                    legendgroup=name,
+                    showlegend=show,
+                    row=1,
+                    col=column,
+                )
+                if any(f"val_{metric}" in e for e in epochs):
+                    figure.add_scatter(
+                        x=[e["epoch"] for e in epochs],
+                        y=[e.get(f"val_{metric}") for e in epochs],
+                        mode="markers+lines",
+                        line=dict(color=colour, width=2, dash="dash"),
+                        name=f"{name} validation",
+                        legendgroup=name,
+                        showlegend=show,
+                        row=1,
+                        col=column,
+                    )
+    figure.update_xaxes(title_text="epoch")
+    figure.update_layout(height=360, legend=dict(orientation="h", y=-0.25), **COMPACT)
+    return figure
+
+
+def confusion(matrix: np.ndarray, title: str = "Confusion matrix (rows: true digit, columns: predicted)") -> go.Figure:
+    # Log colour scale: the diagonal holds ~1000 per cell and the mistakes a handful, both should be visible.
+    figure = go.Figure(
+        go.Heatmap(
+            z=np.log10(matrix + 1),
+            x=DIGITS,
+            y=DIGITS,
+            text=matrix,
+            texttemplate="%{text}",
+            colorscale="Blues",
+            showscale=False,
+            hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>",
+        )
+    )
+    figure.update_layout(title=title, xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed", height=460, **COMPACT)
+    return figure
+
+
+def confidence_histogram(confidences: np.ndarray, correct: np.ndarray) -> go.Figure:
+    figure = go.Figure()
+    figure.add_histogram(x=confidences[correct], name="right", nbinsx=40, marker_color="#2e7d32")
+    figure.add_histogram(x=confidences[~correct], name="wrong", nbinsx=40, marker_color="#c62828")
+    figure.update_layout(
+        title="Confidence of each answer", barmode="overlay", xaxis_title="confidence", yaxis_type="log", height=300, **COMPACT
+    )
+    return figure
+
+
+def heatmap(values: np.ndarray, title: str, colorscale: str = "Inferno") -> go.Figure:
+    figure = go.Figure(go.Heatmap(z=values, colorscale=colorscale, showscale=False))
+    figure.update_layout(title=title, yaxis_autorange="reversed", xaxis_visible=False, yaxis_visible=False, height=220, **COMPACT)
+    figure.update_yaxes(scaleanchor="x")
+    return figure
+
+
+def tile(grid: np.ndarray, gap: int = 2) -> np.ndarray:
+    """Arrange (rows, columns, h, w) images in one picture with thin dark gaps.  -> (H, W)."""
+    rows, columns, height, width = grid.shape
+    canvas = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap), 0.25, np.float32)
+    for row in range(rows):
+        for column in range(columns):
+            canvas[row * (height + gap) : row * (height + gap) + height, column * (width + gap) : column * (width + gap) + width] = grid[
+                row, column
+            ]
+    return canvas

@@ -1,0 +1,54 @@
+"""Widgets for every TrainConfig field, generated from the dataclass's metadata (no second list of hyperparameters)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import streamlit as st
+
+from core.config import TrainConfig, parameters
+
+LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
+GROUP_ORDER = ("Training", "Network", "Data", "Augmentation", "Scale")
+
+
+def _label(name: str) -> str:
+    return name.removeprefix("augment_").replace("_", " ").capitalize()
+
+
+def _widget(spec: dataclasses.Field[Any], default: Any, disabled: bool) -> Any:
+    meta, key = spec.metadata, f"train_{spec.name}"
+    common = {"help": meta["help"], "key": key, "disabled": disabled}
+    st.session_state.setdefault(key, default)
+    if isinstance(default, bool):
+        return st.toggle(_label(spec.name), **common)
+    if meta["choices"] is not None:
+        return st.selectbox(_label(spec.name), meta["choices"], **common)
+    if meta["log"]:
+        return st.select_slider(_label(spec.name), LEARNING_RATES, format_func=lambda value: f"{value:g}", **common)
+    if spec.name == "seed":
+        return int(st.number_input(_label(spec.name), int(meta["low"]), int(meta["high"]), step=1, **common))
+    kind = type(default)
+    return st.slider(_label(spec.name), kind(meta["low"]), kind(meta["high"]), step=kind(meta["step"] or 1), **common)
+
+
+def config_controls(defaults: TrainConfig, *, disabled: bool = False) -> TrainConfig:
+    """A control per TrainConfig field, grouped in tabs; returns the config the user set."""
+    fields = parameters()
+    values: dict[str, Any] = {}
+    tabs = st.tabs(list(GROUP_ORDER))
+    for group, tab in zip(GROUP_ORDER, tabs, strict=True):
+        with tab:
+            members = [spec for spec in fields if spec.metadata["group"] == group]
+            columns = st.columns(2)
+            for index, spec in enumerate(members):
+                with columns[index % 2]:
+                    values[spec.name] = _widget(spec, getattr(defaults, spec.name), disabled)
+    return TrainConfig(**values)
+
+
+def apply_preset(values: dict[str, Any]) -> None:
+    """Set several controls at once (call before they are drawn, e.g. from a button's on_click)."""
+    for name, value in values.items():
+        st.session_state[f"train_{name}"] = value

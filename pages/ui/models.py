@@ -1,0 +1,139 @@
+"""The active model (shipped, trained this session, or uploaded), loaded once per process, and the sidebar card."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from core.model import SHIPPED_MODEL, ModelCard, ModelFileError, check_model_file, read_card
+
+if TYPE_CHECKING:
+    from core.inference import Recognizer
+
+SHIPPED_LABEL = "Shipped: mnist_cnn.keras"
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    label: str
+    path: str
+    card: ModelCard
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the model (TensorFlow starts on first use)…")
+def _load_recognizer(path: str, modified: float) -> Recognizer:
+    """One Recognizer per model file and version, shared by every session; never mutated by pages."""
+    from core.inference import Recognizer  # TensorFlow is imported on first use, not at app start-up
+
+    return Recognizer.load(path)
+
+
+@st.cache_data(max_entries=64)
+def _card(path: str, modified: float) -> ModelCard:
+    return read_card(path)
+
+
+def _session_models() -> dict[str, ModelChoice]:
+    return st.session_state.setdefault("models", {})
+
+
+def choices() -> dict[str, ModelChoice]:
+    shipped = ModelChoice(SHIPPED_LABEL, str(SHIPPED_MODEL), _card(str(SHIPPED_MODEL), SHIPPED_MODEL.stat().st_mtime))
+    return {SHIPPED_LABEL: shipped, **_session_models()}
+
+
+def add_model(label: str, path: str | os.PathLike[str], card: ModelCard) -> str:
+    """Offer a model in the sidebar and make it the active one; returns the label actually used."""
+    models = _session_models()
+    unique, count = label, 2
+    while unique in models or unique == SHIPPED_LABEL:
+        unique, count = f"{label} ({count})", count + 1
+    models[unique] = ModelChoice(unique, str(path), card)
+    # NOTE: the selectbox owning "models_active" may already be drawn in this run, and Streamlit forbids changing a
+    # drawn widget's value; the sidebar applies this at the start of the next run (callers rerun the app).
+    st.session_state["models_pending"] = unique
+    return unique
+
+
+def active() -> ModelChoice:
+    options = choices()
+    label = st.session_state.get("models_pending") or st.session_state.get("models_active", SHIPPED_LABEL)
+    return options.get(label, options[SHIPPED_LABEL])
+
+
+def recognizer_for(choice: ModelChoice) -> Recognizer:
+    return _load_recognizer(choice.path, os.path.getmtime(choice.path))
+
+
+def active_recognizer() -> Recognizer:
+    return recognizer_for(active())
+
+
+def _save_upload(data: bytes, name: str) -> Path:
+    """Keep an uploaded model under its content hash (atomic write) so the cache can key on the path."""
+    from core.train import user_models_dir
+
+    folder = user_models_dir() / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = Path(name).suffix.lower()
+    target = folder / f"{hashlib.sha256(data).hexdigest()[:16]}{suffix}"
+    if not target.exists():
+        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        partial.write_bytes(data)
+        os.replace(partial, target)
+    return target
+
+
+def _handle_upload() -> None:
+    upload = st.session_state.get("models_upload")
+    if upload is None or st.session_state.get("models_upload_done") == upload.file_id:
+        return
+    st.session_state["models_upload_done"] = upload.file_id
+    try:
+        if upload.size > 50 * 1024 * 1024:
+            raise ModelFileError(f"{upload.name}: over the 50 MB limit for a digit model.")
+        path = _save_upload(upload.getvalue(), upload.name)
+        check_model_file(path)
+        recognizer_for(ModelChoice(upload.name, str(path), ModelCard(name=upload.name)))  # loads and validates
+        add_model(f"Uploaded: {upload.name}", path, read_card(path))
+        st.session_state["models_message"] = ("success", f"Loaded {upload.name}.")
+    except (ModelFileError, ValueError, OSError) as error:
+        st.session_state["models_message"] = ("error", f"Could not use {upload.name}: {error}")
+
+
+def show_card(card: ModelCard, *, container=st) -> None:
+    """Accuracy, size and how the model was trained."""
+    accuracy = card.metrics.get("test_accuracy")
+    container.metric("MNIST test accuracy", f"{accuracy:.2%}" if accuracy is not None else "unknown")
+    container.caption(card.summary())
+    config = card.train_config
+    if config is not None:
+        with container.expander("How it was trained"):
+            st.json(config.to_dict(), expanded=False)
+            st.caption(f"{card.epochs_completed} epochs in {card.training_seconds:.0f} s; calibration temperature {card.temperature}")
+    if card.notes:
+        container.caption(card.notes)
+
+
+def sidebar() -> None:
+    """Model picker, the active model's card, and an uploader for .keras/.h5 files."""
+    _handle_upload()
+    with st.sidebar:
+        st.subheader("Model")
+        options = choices()
+        pending = st.session_state.pop("models_pending", None)
+        if pending in options:
+            st.session_state["models_active"] = pending
+        if st.session_state.get("models_active") not in options:
+            st.session_state["models_active"] = SHIPPED_LABEL
+        st.selectbox("Active model", list(options), key="models_active", help="Used by Draw, Webcam and Evaluate.")
+        show_card(active().card)
+        st.file_uploader("Use your own model (.keras or .h5)", type=["keras", "h5"], key="models_upload")
+        message = st.session_state.pop("models_message", None)
+        if message:
+            getattr(st, message[0])(message[1])

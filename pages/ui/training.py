@@ -1,0 +1,78 @@
+"""Training jobs of this server (one at a time) and the runs of this session, kept for comparison."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from core.config import TrainConfig
+from core.data import Mnist
+from pages.ui import models
+
+
+@dataclass
+class RunRecord:
+    """One finished run of this session: its config, curves and results."""
+
+    label: str
+    config: TrainConfig
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    status: str = ""
+    val_accuracy: float | None = None
+    test_accuracy: float | None = None
+    path: Path | None = None
+
+    def row(self) -> dict[str, Any]:
+        changed = {key: value for key, value in self.config.to_dict().items() if value != getattr(TrainConfig(), key)}
+        return {
+            "run": self.label,
+            "status": self.status,
+            "validation accuracy": f"{self.val_accuracy:.2%}" if self.val_accuracy is not None else "",
+            "test accuracy": f"{self.test_accuracy:.2%}" if self.test_accuracy is not None else "",
+            "epochs": len(self.epochs),
+            "changed from defaults": ", ".join(f"{key}={value}" for key, value in changed.items()) or "none",
+        }
+
+
+@st.cache_resource
+def _server_jobs() -> tuple[threading.Lock, list[Any]]:
+    """Jobs of every session on this server: training is memory-hungry, so the server runs one at a time."""
+    return threading.Lock(), []
+
+
+def start_job(config: TrainConfig, data: Mnist, name: str) -> Any | None:
+    """Start a run on a background thread, or return None while another session's run is going."""
+    from core.train import TrainingJob, unique_model_path  # TensorFlow loads when someone first trains
+
+    lock, jobs = _server_jobs()
+    with lock:
+        jobs[:] = [job for job in jobs if job.running]
+        if jobs:
+            return None
+        job = TrainingJob(config, data, save_to=unique_model_path(name), name=name).start()
+        jobs.append(job)
+    return job
+
+
+def is_recorded(job: Any) -> bool:
+    return st.session_state.get("train_recorded") is job
+
+
+def finish_job(job: Any) -> None:
+    """Keep the run for comparison and offer its model in the sidebar (as the active model)."""
+    st.session_state["train_recorded"] = job
+    runs: list[RunRecord] = st.session_state.setdefault("train_runs", [])
+    result = job.result
+    progress = job.progress()
+    record = RunRecord(f"{job.name} #{len(runs) + 1}", job.config, progress.epoch_logs, progress.status)
+    if result is not None and result.model is not None:
+        record.val_accuracy = result.card.metrics.get("val_accuracy")
+        record.test_accuracy = result.card.metrics.get("test_accuracy")
+        record.path = result.path
+        if result.path is not None:
+            models.add_model(f"Trained: {record.label}", result.path, result.card)
+    runs.append(record)

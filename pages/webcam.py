@@ -1,0 +1,84 @@
+"""Webcam: digits held up to a camera are read live, boxed and labelled on the video; a snapshot fallback."""
+
+import av
+import streamlit as st
+from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+from core.imageio import ImageFileError, read_image_bytes
+from core.live import LiveReader, draw_reading
+from pages.ui import models
+from pages.ui.routing import ensure_app_navigation
+from pages.ui.webrtc import ICE_SERVERS_VARIABLE, rtc_configuration, turn_configured
+
+ensure_app_navigation()
+
+st.title("Webcam")
+st.caption("Write digits on paper in dark ink and hold them up to the camera. Each frame is read; boxes show what was found.")
+recognizer = models.active_recognizer()
+threshold = st.slider(
+    "Confidence threshold", 0.0, 1.0, 0.6, 0.05, key="webcam_threshold", help="Shapes read with less confidence are shown as grey boxes."
+)
+
+reader = st.session_state.get("webcam_reader")
+if reader is None or reader.recognizer is not recognizer:
+    reader = st.session_state["webcam_reader"] = LiveReader(recognizer)
+reader.min_confidence = threshold
+
+
+def read_frame(frame: av.VideoFrame) -> av.VideoFrame:
+    # NOTE: runs on streamlit-webrtc's worker thread; with async processing it only ever sees the newest frame,
+    # so a slow frame makes it skip stale ones instead of falling behind.
+    return av.VideoFrame.from_ndarray(reader.process(frame.to_ndarray(format="bgr24")), format="bgr24")
+
+
+video_column, readout_column = st.columns([3, 2], gap="large")
+with video_column:
+    streamer = webrtc_streamer(
+        key="webcam-stream",
+        mode=WebRtcMode.SENDRECV,
+        rtc_configuration=rtc_configuration(),
+        media_stream_constraints={"video": {"width": 640, "height": 480}, "audio": False},
+        video_frame_callback=read_frame,
+        async_processing=True,
+    )
+
+
+@st.fragment(run_every=0.5)
+def show_readout() -> None:
+    readout = reader.readout() if streamer.state.playing else None
+    with st.container(key="webcam-number"):
+        if readout is not None and readout.number:
+            st.markdown(f"<p style='font-size:4rem;font-weight:700;margin:0'>{readout.number}</p>", unsafe_allow_html=True)
+    if readout is None:
+        st.info("Press START and allow the camera.")
+        return
+    if readout.confidences:
+        st.caption("Confidence " + ", ".join(f"{c:.0%}" for c in readout.confidences))
+    else:
+        st.caption("No digits in view.")
+    st.caption(f"{readout.fps:.1f} frames per second read; last frame took {readout.milliseconds:.0f} ms")
+
+
+with readout_column:
+    show_readout()
+
+if not turn_configured():
+    st.info(
+        "No TURN server is configured, so live video works only when the browser and this app are on the same "
+        "computer or network. To use it from Streamlit Community Cloud, add `TWILIO_ACCOUNT_SID` and "
+        "`TWILIO_AUTH_TOKEN` (or `CLOUDFLARE_TURN_KEY_ID` and `CLOUDFLARE_TURN_KEY_API_TOKEN`) to the app's secrets, "
+        f"or a JSON list of ICE servers in `{ICE_SERVERS_VARIABLE}`. Meanwhile, take a snapshot below.",
+        icon=":material/info:",
+    )
+
+with st.expander("No live video? Take a snapshot instead", expanded=not turn_configured()):
+    snapshot = st.camera_input("Snapshot", key="webcam_snapshot")
+    if snapshot is not None:
+        try:
+            photo = read_image_bytes(snapshot.getvalue(), "snapshot")
+            reading = recognizer.read(photo, min_confidence=threshold)
+        except (ImageFileError, ValueError) as error:
+            st.error(str(error))
+        else:
+            st.image(draw_reading(photo[..., :3], reading), channels="BGR")
+            st.markdown(f"**Read:** {reading.number or 'no digits found'}")
