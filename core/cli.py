@@ -23,6 +23,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DatasetError, ModelFileError, ImageFileError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # a folder that cannot be written, a full disk: the file and the reason, no traceback
+        where = f"{Path(error.filename).name}: " if error.filename else ""
+        print(f"error: {where}{error.strerror or error}.", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("error: interrupted.", file=sys.stderr)
         return 130
@@ -36,13 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     for spec in parameters():
         meta = spec.metadata
         flag = "--" + spec.name.replace("_", "-")
+        text = meta["help"].replace("%", "%%")  # argparse formats help with %, and some help texts say "10%"
         if spec.type in ("bool", bool):
-            train.add_argument(flag, action=argparse.BooleanOptionalAction, default=spec.default, help=meta["help"])
+            train.add_argument(flag, action=argparse.BooleanOptionalAction, default=spec.default, help=text)
         else:
             kind = {"int": int, "float": float, "str": str}[spec.type if isinstance(spec.type, str) else spec.type.__name__]
-            train.add_argument(
-                flag, type=kind, default=spec.default, choices=meta["choices"], help=f"{meta['help']} (default {spec.default})"
-            )
+            train.add_argument(flag, type=kind, default=spec.default, choices=meta["choices"], help=f"{text} (default {spec.default})")
     train.add_argument("--output", type=Path, help="Where to save the .keras file (default: a new file in the user models folder).")
     train.add_argument("--name", default="mnist_cnn", help="Name written in the model card.")
     train.set_defaults(run=_train)
@@ -88,8 +91,14 @@ def _train(args: argparse.Namespace) -> int:
     from core.train import train, unique_model_path
 
     config = TrainConfig(**{spec.name: getattr(args, spec.name) for spec in parameters()})
-    data = load_mnist()
+    if args.output is not None and args.output.suffix != ".keras":
+        raise ValueError(f"{args.output.name}: models are saved in the .keras format; the output name should end in .keras.")
     output = args.output or unique_model_path(args.name)
+    try:  # find out now, not after a long run, that the model could not be saved there
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"{output.name}: cannot be saved in {output.parent} ({error.strerror or error}).") from error
+    data = load_mnist()
     result = train(config, data, save_to=output, name=args.name, verbose=1 if sys.stdout.isatty() else 2)
     print(result.message)
     if result.path is None:
@@ -119,9 +128,14 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    import cv2
+
     from core.imageio import read_image_file
     from core.inference import Recognizer
 
+    # NOTE: OpenCV prints its own warnings for damaged files ("PNG input buffer is incomplete"); the CLI reports
+    # each bad file once, as one `error:` line, so OpenCV is told to keep quiet about what is reported anyway.
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     recognizer = Recognizer.load(args.model)
     failures = 0
     for path in args.images:

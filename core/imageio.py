@@ -14,6 +14,8 @@ from PIL import Image, UnidentifiedImageError
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # 40 megapixels: any phone photo; a 12000x12000 image would need ~0.5 GB decoded
 EXIF_ORIENTATION = 0x0112
+# How image files begin (PNG, JPEG, GIF, BMP, TIFF, WebP): a file that starts like one but cannot be parsed is damaged.
+IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"RIFF")
 
 
 class ImageFileError(ValueError):
@@ -31,7 +33,11 @@ def read_image_file(path: str | os.PathLike[str]) -> np.ndarray:
         raise ImageFileError(f"{location.name}: is a folder, not an image.")
     if size > MAX_FILE_BYTES:
         raise ImageFileError(f"{location.name}: {size / 2**20:.0f} MB is over the {MAX_FILE_BYTES // 2**20} MB limit.")
-    return read_image_bytes(location.read_bytes(), location.name)
+    try:
+        data = location.read_bytes()
+    except OSError as error:
+        raise ImageFileError(f"{location.name}: cannot be read ({error.strerror or error}).") from error
+    return read_image_bytes(data, location.name)
 
 
 def read_image_bytes(data: bytes, name: str) -> np.ndarray:
@@ -40,9 +46,7 @@ def read_image_bytes(data: bytes, name: str) -> np.ndarray:
         raise ImageFileError(f"{name}: the file is empty.")
     if len(data) > MAX_FILE_BYTES:
         raise ImageFileError(f"{name}: {len(data) / 2**20:.0f} MB is over the {MAX_FILE_BYTES // 2**20} MB limit.")
-    width, height, orientation = _header(data, name)
-    if width * height > MAX_PIXELS:
-        raise ImageFileError(f"{name}: {width}x{height} pixels is over the {MAX_PIXELS // 1_000_000} megapixel limit; shrink it first.")
+    _, _, orientation = _header(data, name)  # refuses non-images and oversized images before any pixel is decoded
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
         raise ImageFileError(f"{name}: the image data is damaged or truncated and cannot be decoded.")
@@ -56,15 +60,36 @@ def _header(data: bytes, name: str) -> tuple[int, int, int]:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as header:
                 width, height = header.size
-                try:
-                    orientation = int(header.getexif().get(EXIF_ORIENTATION, 1))
-                except Exception:  # a damaged EXIF block should not cost the user the image
-                    orientation = 1
+                # NOTE: the size is checked before the EXIF block is read, because Pillow's PNG reader decodes
+                # every pixel to look for EXIF after the image data (144 MB for a 12000x12000 scan).
+                if width * height > MAX_PIXELS:
+                    raise ImageFileError(
+                        f"{name}: {width}x{height} pixels is over the {MAX_PIXELS // 1_000_000} megapixel limit; shrink it first."
+                    )
+                orientation = _orientation(header)
+    except ImageFileError:
+        raise
     except Image.DecompressionBombError as error:
         raise ImageFileError(f"{name}: the image is far over the {MAX_PIXELS // 1_000_000} megapixel limit.") from error
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        if data.startswith(IMAGE_SIGNATURES):
+            raise ImageFileError(f"{name}: the image data is damaged or truncated and cannot be decoded.") from error
         raise ImageFileError(f"{name}: not an image file (or a format that cannot be read).") from error
     return width, height, orientation
+
+
+def _orientation(header: Image.Image) -> int:
+    """The EXIF orientation tag (1 = upright), read without decoding pixels; 1 when it is missing or damaged."""
+    try:
+        if header.format == "PNG":
+            exif = Image.Exif()
+            if header.info.get("exif"):  # an eXIf chunk placed before the pixels, as phones write it
+                exif.load(header.info["exif"])
+        else:
+            exif = header.getexif()
+        return int(exif.get(EXIF_ORIENTATION, 1))
+    except Exception:  # a damaged EXIF block should not cost the user the image
+        return 1
 
 
 def _upright(image: np.ndarray, orientation: int) -> np.ndarray:

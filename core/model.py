@@ -27,6 +27,10 @@ MAX_MODEL_BYTES = 50 * 1024 * 1024  # the default CNN is about 2.7 MB; anything 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 # Input shapes a digit model may declare; the recognizer reshapes its (28, 28, 1) batches to match.
 ACCEPTED_INPUT_SHAPES = ((28, 28, 1), (28, 28), (784,))
+MAX_CONFIG_BYTES = 5 * 1024 * 1024  # a model's architecture is a few kilobytes of JSON; more is not a digit model
+# Modules a layer, initializer or function in a model's architecture may come from: Keras itself and this project
+# (the Deslant layer). Anything else would make Keras import and run that module's code.
+TRUSTED_MODULES = ("keras", "core")
 
 
 class ModelFileError(ValueError):
@@ -222,8 +226,9 @@ def read_card(path: str | os.PathLike[str]) -> ModelCard:
 
 
 def load_model(path: str | os.PathLike[str]) -> tuple[keras.Model, ModelCard]:
-    """Load a digit model safely: size-checked first, Keras safe_mode on (no embedded code runs), shapes verified."""
+    """Load a digit model safely: size-checked first, code refused, Keras safe_mode on, shapes verified."""
     location = check_model_file(path)
+    check_model_code(location)
     card = read_card(location)
     try:
         model = keras.models.load_model(location, compile=False, safe_mode=True)
@@ -231,6 +236,64 @@ def load_model(path: str | os.PathLike[str]) -> tuple[keras.Model, ModelCard]:
         raise ModelFileError(f"{location.name}: cannot be loaded as a Keras model ({_first_line(error)}).") from error
     check_model_shapes(model, location.name)
     return model, card
+
+
+def check_model_code(path: str | os.PathLike[str]) -> None:
+    """Refuse a model whose architecture would run Python code, reading only its JSON (Keras is not involved).
+
+    Keras's safe_mode already refuses a Lambda's pickled bytecode; this check does not depend on that, covers the
+    legacy .h5 loader too, and names the reason: a Lambda layer, or a layer or function from a foreign module.
+    """
+    location = Path(path)
+    for node in _config_nodes(_architecture(location)):
+        if node.get("class_name") in ("Lambda", "__lambda__"):
+            raise ModelFileError(
+                f"{location.name}: contains a Lambda layer (Python code), which is refused because loading it could run anything."
+            )
+        module = node.get("module")
+        if isinstance(module, str) and module.split(".")[0] not in TRUSTED_MODULES:
+            raise ModelFileError(
+                f"{location.name}: uses code from the Python module {module!r}, which is refused because loading it could run anything."
+            )
+
+
+def _architecture(location: Path) -> Any:
+    """The model's architecture JSON: config.json in a .keras archive, the model_config attribute of an .h5 file."""
+    try:
+        if location.suffix.lower() == ".keras":
+            with zipfile.ZipFile(location) as archive:
+                if "config.json" not in archive.namelist():
+                    raise ModelFileError(f"{location.name}: a zip file but not a Keras model (it has no config.json).")
+                if archive.getinfo("config.json").file_size > MAX_CONFIG_BYTES:
+                    raise ModelFileError(f"{location.name}: its architecture is too large to be a digit model.")
+                text = archive.read("config.json")
+        else:
+            import h5py
+
+            with h5py.File(location, "r") as stored:
+                if "model_config" not in stored.attrs:
+                    raise ModelFileError(f"{location.name}: holds weights only, not a whole model; save it with model.save(...) instead.")
+                text = stored.attrs["model_config"]
+        return json.loads(text)
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise ModelFileError(f"{location.name}: the file is truncated or damaged and cannot be read.") from error
+    except (ValueError, TypeError) as error:  # json.JSONDecodeError is a ValueError
+        raise ModelFileError(f"{location.name}: its architecture is not valid JSON (the file is damaged).") from error
+
+
+def _config_nodes(config: Any) -> list[dict[str, Any]]:
+    """Every JSON object inside a model's architecture, nested models and layers included."""
+    nodes, pending = [], [config]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            nodes.append(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return nodes
 
 
 def check_model_shapes(model: keras.Model, name: str) -> None:
@@ -248,7 +311,7 @@ def check_model_shapes(model: keras.Model, name: str) -> None:
 
 
 def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
+    text = str(error).strip().strip("'\"").splitlines()  # a KeyError's message comes quoted
     message = text[0] if text else type(error).__name__
     if "safe_mode" in str(error) or "Lambda" in str(error):
         return "it contains Python code (a Lambda layer), which is refused because it could run anything"

@@ -15,6 +15,9 @@ TARGET_STROKE = 9.5
 MAX_SIDE = 1024  # larger images are shrunk first: digits stay readable and a frame stays fast
 MIN_CONTRAST = 0.12  # ink must stand this far (of the 0..1 range) above the flattened background
 MIN_DIGIT_PIXELS = 12  # at working resolution; smaller groups are specks
+SPECK_FRACTION = 5e-5  # of the image's pixels: 15 px in a 640x480 frame
+MAX_FRAGMENTS = 300  # more separate blobs than this is noise or texture, not a handful of digits
+MAX_MERGED = 80  # the largest blobs considered for digits; merging is quadratic in their number
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,16 @@ def to_gray(image: np.ndarray) -> np.ndarray:
         raise ValueError(f"The image is empty (shape {image.shape}).")
     if image.dtype.kind not in "biuf":
         raise ValueError(f"Expected numeric pixels, got dtype {image.dtype}.")
+    if image.ndim == 2:
+        return _unit_range(image)
+    if image.dtype in (np.uint8, np.uint16):
+        # NOTE: the colour channels are weighed one at a time: a float copy of a 40-megapixel RGBA photo is 640 MB.
+        gray = _luminance(image)
+        alpha = image[:, :, 3] if image.shape[2] == 4 else None
+        if alpha is not None and alpha.min() < 0.99 * np.iinfo(image.dtype).max:
+            gray = _composite_on_backdrop(gray, _unit_range(alpha))
+        return gray
     values = _unit_range(image)
-    if values.ndim == 2:
-        return values
     gray = cv2.cvtColor(np.ascontiguousarray(values[:, :, :3]), cv2.COLOR_RGB2GRAY)
     if values.shape[2] == 4:
         alpha = values[:, :, 3]
@@ -70,33 +80,51 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return gray
 
 
+def _luminance(image: np.ndarray) -> np.ndarray:
+    """Grey of an 8- or 16-bit colour image, as cv2's RGB2GRAY weighs it.  (H, W, 3|4) uint -> (H, W) float32 in [0, 1]."""
+    scale = 1.0 / np.iinfo(image.dtype).max
+    gray = np.zeros(image.shape[:2], np.float32)
+    channel = np.empty_like(gray)
+    for index, weight in enumerate((0.299, 0.587, 0.114)):
+        np.multiply(image[:, :, index], np.float32(weight * scale), out=channel, dtype=np.float32)
+        gray += channel
+    return np.clip(gray, 0.0, 1.0, out=gray)
+
+
 def _unit_range(image: np.ndarray) -> np.ndarray:
     """Scale pixel values to float32 [0, 1] by their dtype's range (integers) or their own range (floats)."""
     if image.dtype == np.bool_:
         return image.astype(np.float32)
-    if image.dtype == np.uint8:
-        return image.astype(np.float32) * np.float32(1 / 255)
-    if image.dtype == np.uint16:
-        return image.astype(np.float32) * np.float32(1 / 65535)
-    values = image.astype(np.float32)
-    if not np.isfinite(values).all():
-        raise ValueError("The image contains NaN or infinite values.")
-    low, high = float(values.min()), float(values.max())
-    if image.dtype.kind == "f" and low >= 0.0 and high <= 1.0:
+    if image.dtype in (np.uint8, np.uint16):
+        values = image.astype(np.float32)
+        values *= np.float32(1 / np.iinfo(image.dtype).max)
         return values
+    # NOTE: checked before any cast: finite float64 values such as 1e300 would become infinite in float32.
+    if not np.isfinite(image).all():
+        raise ValueError("The image contains NaN or infinite values.")
+    low, high = float(image.min()), float(image.max())
+    if image.dtype.kind == "f" and low >= 0.0 and high <= 1.0:
+        return image.astype(np.float32)
     if image.dtype.kind in "iu" and low >= 0 and high <= 255:
-        return values * np.float32(1 / 255)
-    if high - low < 1e-12:
-        return np.zeros_like(values)
-    return (values - np.float32(low)) * np.float32(1 / (high - low))
+        values = image.astype(np.float32)
+        values *= np.float32(1 / 255)
+        return values
+    half_span = high / 2 - low / 2  # halves, so that the span of the widest float64 range does not overflow
+    if half_span < 5e-13:
+        return np.zeros(image.shape, np.float32)
+    return ((image / 2 - low / 2) / half_span).astype(np.float32)
 
 
 def _composite_on_backdrop(gray: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """Put strokes drawn on a transparent layer onto paper of the opposite shade, so they stay visible as ink."""
     opaque = alpha > 0.5
     stroke_level = float(gray[opaque].mean()) if opaque.any() else 0.0
-    backdrop = 0.0 if stroke_level > 0.5 else 1.0
-    return (gray * alpha + backdrop * (1.0 - alpha)).astype(np.float32)
+    backdrop = np.float32(0.0 if stroke_level > 0.5 else 1.0)
+    # gray * alpha + backdrop * (1 - alpha), computed in place: these arrays can be hundreds of megabytes.
+    composite = np.subtract(gray, backdrop, dtype=np.float32)
+    composite *= alpha
+    composite += backdrop
+    return composite
 
 
 # --- Ink ----------------------------------------------------------------------------------------------------------
@@ -117,12 +145,23 @@ def ink_map(image: np.ndarray) -> InkMap:
 
 
 def _paper_is_light(gray: np.ndarray) -> bool:
-    """The paper is what the image's outer ring mostly shows (even a tight crop touches its edges only in places)."""
-    ring = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    paper = float(np.median(ring))
-    sample = gray[:: max(1, gray.shape[0] // 128), :: max(1, gray.shape[1] // 128)]
-    low, high = np.percentile(sample, (1, 99))
-    return paper > (low + high) / 2
+    """True for dark ink on light paper.
+
+    Ink is what departs sharply from its neighbourhood: subtract a local median (which follows shadows and
+    gradients across a page) and see whether the strong departures are dark or light. Images too small to
+    have a neighbourhood (tight crops, 16x16 scans) fall back to the shade of their outer ring.
+    """
+    if min(gray.shape) < 64:
+        ring = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+        low, high = np.percentile(gray, (1, 99))
+        return float(np.median(ring)) > (low + high) / 2
+    factor = 160 / max(gray.shape)
+    small = cv2.resize(gray, (max(16, round(gray.shape[1] * factor)), max(16, round(gray.shape[0] * factor))), interpolation=cv2.INTER_AREA)
+    levels = (small * 255).astype(np.uint8)
+    background = cv2.medianBlur(levels, (min(levels.shape) // 3) | 1)
+    residual = levels.astype(np.int16) - background.astype(np.int16)
+    darkest, lightest = np.percentile(residual, (0.5, 99.5))
+    return bool(-darkest > lightest)
 
 
 def _flatten_background(ink: np.ndarray) -> np.ndarray:
@@ -189,31 +228,37 @@ class _Group:
 
 
 def _remove_rules(mask: np.ndarray) -> np.ndarray:
-    """Erase ruled lines: straight runs longer than a third of the image, horizontal or vertical."""
+    """Erase ruled lines: straight runs longer than a third of the image and thin, horizontal or vertical."""
     height, width = mask.shape
     lines = np.zeros_like(mask)
     for length, shape in ((width // 3, (width // 3, 1)), (height // 3, (1, height // 3))):
         if length >= 30:
             kernel = cv2.getStructuringElement(cv2.MORPH_RECT, shape)
-            lines |= cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
+            straight = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
+            # A pen stroke can be as long (a tall 1 on the canvas, a digit in a tight crop) but is thicker than a
+            # thirtieth of that length, so it survives an opening by a square of that side; a printed rule does not.
+            side = max(3, length // 30)
+            thick = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (side, side)))
+            lines |= cv2.subtract(straight, thick)
     if not lines.any():
         return mask
     return cv2.subtract(mask, cv2.dilate(lines, np.ones((3, 3), np.uint8)))
 
 
-def _components(mask: np.ndarray) -> tuple[np.ndarray, list[_Group]]:
+def _components(mask: np.ndarray, smallest: float = 2) -> tuple[np.ndarray, list[_Group]]:
+    """Connected blobs of at least `smallest` pixels (filtered in numpy: noise can make tens of thousands)."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    groups = [
-        _Group([label], int(x), int(y), int(x + w), int(y + h), int(area))
-        for label, (x, y, w, h, area) in enumerate(stats[1:], start=1)
-        if area >= 2
+    keep = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= smallest) + 1
+    if len(keep) > MAX_FRAGMENTS:
+        return labels, [_Group([], 0, 0, 0, 0, 0) for _ in range(len(keep))]  # only the count matters: noise
+    return labels, [
+        _Group([int(label)], int(x), int(y), int(x + w), int(y + h), int(area))
+        for label, (x, y, w, h, area) in zip(keep, stats[keep], strict=True)
     ]
-    return labels, groups
 
 
 def _merge_strokes(groups: list[_Group]) -> list[_Group]:
     """Merge pieces of one digit: they overlap horizontally and nearly touch vertically (a 5's bar, a 7's crossbar)."""
-    groups = sorted(groups, key=lambda group: -group.area)
     merged = True
     while merged:
         merged = False
@@ -250,10 +295,12 @@ def find_digit_groups(ink: InkMap, *, whole_image: bool = False) -> tuple[np.nda
 
     With `whole_image` the image is one digit (a crop or a canvas), so pieces touching its edge are kept.
     """
-    labels, groups = _components(ink.mask if whole_image else _remove_rules(ink.mask))
-    if not groups:
-        return labels, []
-    groups = _merge_strokes(groups)
+    # Specks far too small to be part of a digit at this image size (sensor noise, paper texture, dust).
+    smallest = 2 if whole_image else max(6, SPECK_FRACTION * ink.mask.size)
+    labels, groups = _components(ink.mask if whole_image else _remove_rules(ink.mask), smallest)
+    if not groups or len(groups) > MAX_FRAGMENTS:
+        return labels, []  # nothing, or hundreds of fragments: noise, not handwriting
+    groups = _merge_strokes(sorted(groups, key=lambda group: -group.area)[:MAX_MERGED])
     tallest = max(group.height for group in groups)
     largest = max(group.area for group in groups)
     if whole_image:
@@ -368,7 +415,10 @@ def crop_group(ink: InkMap, labels: np.ndarray, group: _Group) -> np.ndarray:
         slice(max(0, group.y0 - margin), min(height, group.y1 + margin)),
         slice(max(0, group.x0 - margin), min(width, group.x1 + margin)),
     )
-    own = np.isin(labels[window], group.labels).astype(np.uint8)
+    region = labels[window]
+    own = np.zeros(region.shape, np.uint8)
+    for label in group.labels:  # a digit has a handful of pieces; this beats np.isin, which sorts
+        own[region == label] = 1
     own = cv2.dilate(own, np.ones((3, 3), np.uint8))  # keep the soft edge pixels around the thresholded stroke
     return ink.ink[window] * own
 

@@ -56,7 +56,10 @@ def make_splits(config: TrainConfig, data: Mnist) -> Splits:
     order = np.random.default_rng(config.seed).permutation(len(data.x_train))[: min(config.train_size, len(data.x_train))]
     validation_count = int(round(len(order) * config.validation_split))
     if len(order) - validation_count < 1:
-        raise ValueError("No training images remain after the validation split; lower validation_split.")
+        raise ValueError(
+            f"No training images remain: {len(order)} drawn, {validation_count} held out for validation; "
+            "use more images or lower validation_split."
+        )
     train_ids, validation_ids = order[: len(order) - validation_count], order[len(order) - validation_count :]
     x_train, y_train = data.x_train[train_ids], data.y_train[train_ids]
     if config.augment_styles:
@@ -342,6 +345,27 @@ def _floats(logs: dict[str, Any]) -> dict[str, float]:
     return {name: float(value) for name, value in logs.items() if name in ("loss", "accuracy", "val_loss", "val_accuracy")}
 
 
+# Guessing scores a loss of ln(10) = 2.3. A learning rate far too high (Adam or RMSprop at 1.0) drives the average loss
+# to millions within an epoch; the network then dies and ends at chance level without ever producing a NaN.
+EXPLODED_LOSS = 1000.0
+
+
+class StopOnDivergence(keras.callbacks.Callback):
+    """Stop at once when the loss becomes NaN or explodes, instead of training on and saving a dead network."""
+
+    async_safe = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loss: float | None = None  # the loss that stopped the run, None while it is healthy
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        loss = float((logs or {}).get("loss", 0.0))
+        if self.loss is None and not (math.isfinite(loss) and loss <= EXPLODED_LOSS):
+            self.loss = loss
+            self.model.stop_training = True
+
+
 class StopOnEvent(keras.callbacks.Callback):
     """Stop after the current batch once `event` is set (from any thread): Stop takes effect within one batch."""
 
@@ -350,10 +374,12 @@ class StopOnEvent(keras.callbacks.Callback):
     def __init__(self, event: threading.Event) -> None:
         super().__init__()
         self.event = event
+        self.stopped_mid_epoch = False  # True when the stop cut an epoch short
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        if self.event.is_set():
+        if self.event.is_set() and not self.model.stop_training:
             self.model.stop_training = True
+            self.stopped_mid_epoch = batch + 1 < (self.params.get("steps") or 0)
 
 
 # --- Training -----------------------------------------------------------------------------------------------------
@@ -385,17 +411,22 @@ def train(
 
     `callbacks` are Keras callbacks (a ProgressMonitor for charts, say). Setting `stop_event` from another thread
     stops after the current batch; the partly trained model is still evaluated and returned. A loss that becomes
-    NaN ends the run with status "diverged", no model and nothing saved.
+    NaN or explodes (past EXPLODED_LOSS) ends the run with status "diverged", no model and nothing saved.
     """
+    # NOTE: MultiWorkerMirroredStrategy configures collective ops, which TensorFlow allows only before its first op
+    # (seeding and building the datasets are ops), so the strategy is created first.
+    strategy = strategy_for(config)
     keras.utils.set_random_seed(config.seed)
     splits = make_splits(config, data)
     train_batches, validation_batches = make_datasets(config, splits)
     steps_per_epoch = math.ceil(len(splits.x_train) / config.batch_size)
-    with strategy_for(config).scope():
+    with strategy.scope():
         model = compiled_model(config, steps_per_epoch)
-    stop_callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN()]
-    if stop_event is not None:
-        stop_callbacks.append(StopOnEvent(stop_event))
+    divergence = StopOnDivergence()
+    stop_callbacks: list[keras.callbacks.Callback] = [divergence]
+    stopper = StopOnEvent(stop_event) if stop_event is not None else None
+    if stopper is not None:
+        stop_callbacks.append(stopper)
     started = time.monotonic()
     history = model.fit(
         train_batches,
@@ -405,11 +436,14 @@ def train(
         verbose=verbose,
     ).history
     seconds = time.monotonic() - started
-    epochs_completed = len(history.get("loss", []))
+    # Keras records the epoch that a stop cut short in the history too; only whole epochs count as completed.
+    epochs_completed = len(history.get("loss", [])) - int(stopper is not None and stopper.stopped_mid_epoch)
     last_loss = history["loss"][-1] if history.get("loss") else float("nan")
     weights_finite = all(np.isfinite(weight).all() for weight in model.get_weights())
-    if not math.isfinite(last_loss) or not weights_finite:
-        message = "Training diverged (the loss became NaN); lower the learning rate. No model was saved."
+    if divergence.loss is not None or not math.isfinite(last_loss) or not weights_finite:
+        exploded = divergence.loss is not None and math.isfinite(divergence.loss)
+        cause = f"the loss exploded to {divergence.loss:.3g}" if exploded else "the loss became NaN"
+        message = f"Training diverged ({cause}); lower the learning rate. No model was saved."
         return TrainResult(None, ModelCard(name=name), "diverged", message, history)
     stopped = stop_event is not None and stop_event.is_set()
     card = make_card(model, config, data, splits, name=name, seconds=seconds, epochs_completed=epochs_completed, stopped=stopped)

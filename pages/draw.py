@@ -24,7 +24,10 @@ width, height = CANVAS_SIZES[size_name]
 if settings[2].button("Clear", icon=":material/delete:", key="draw_clear"):
     st.session_state["draw_canvas_version"] += 1  # a new key mounts a fresh, empty canvas
 
-canvas_column, result_column = st.columns([3, 2], gap="large")
+# NOTE: a wrapping row, not st.columns: a column narrower than the canvas (a laptop with the sidebar open) hid the
+# canvas's right part; here the result sits beside the canvas when there is room and below it when there is not.
+with st.container(horizontal=True, gap="large"):
+    canvas_column, result_column = st.container(width=width), st.container()
 with canvas_column:
     canvas = st_canvas(
         stroke_width=stroke_width,

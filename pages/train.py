@@ -36,8 +36,8 @@ if start_column.button("Start training", type="primary", icon=":material/play_ar
     if started is None:
         st.warning("Another visitor is training a model right now; this server trains one at a time. Try again in a minute.")
     else:
-        job = st.session_state["train_job"] = started
-        busy = True
+        st.session_state["train_job"] = started
+        st.rerun()  # the controls and Start above were drawn enabled; redraw them disabled while the run goes
 if stop_column.button("Stop", icon=":material/stop:", disabled=not busy, key="train_stop"):
     job.stop()
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from core.model import SHIPPED_MODEL, ModelCard, ModelFileError, check_model_file, read_card
+from core.model import MAX_MODEL_BYTES, SHIPPED_MODEL, ModelCard, ModelFileError, check_model_file, read_card
 
 if TYPE_CHECKING:
     from core.inference import Recognizer
@@ -95,15 +95,34 @@ def _handle_upload() -> None:
         return
     st.session_state["models_upload_done"] = upload.file_id
     try:
-        if upload.size > 50 * 1024 * 1024:
-            raise ModelFileError(f"{upload.name}: over the 50 MB limit for a digit model.")
-        path = _save_upload(upload.getvalue(), upload.name)
-        check_model_file(path)
-        recognizer_for(ModelChoice(upload.name, str(path), ModelCard(name=upload.name)))  # loads and validates
+        path = _checked_upload(upload.getvalue() if upload.size <= MAX_MODEL_BYTES else None, upload.name)
         add_model(f"Uploaded: {upload.name}", path, read_card(path))
         st.session_state["models_message"] = ("success", f"Loaded {upload.name}.")
-    except (ModelFileError, ValueError, OSError) as error:
-        st.session_state["models_message"] = ("error", f"Could not use {upload.name}: {error}")
+    except ModelFileError as error:
+        st.session_state["models_message"] = ("error", str(error))
+    except OSError as error:  # the user models folder cannot be written: a server problem, said in one sentence
+        st.session_state["models_message"] = ("error", f"{upload.name}: could not be stored on the server ({error.strerror or error}).")
+
+
+def _checked_upload(data: bytes | None, name: str) -> Path:
+    """Store an uploaded model and load it once; raise ModelFileError naming the file as the user knows it.
+
+    `data` is None when the upload is over the size limit, so that it is never read into memory.
+    """
+    if data is None:
+        raise ModelFileError(f"{name}: over the {MAX_MODEL_BYTES // 2**20} MB limit for a digit model.")
+    path = _save_upload(data, name)
+    try:
+        check_model_file(path)
+        recognizer_for(ModelChoice(name, str(path), ModelCard(name=name)))  # loads and validates
+    except Exception as error:  # NOTE: an uploaded file is untrusted input; whatever fails, the user gets one sentence
+        path.unlink(missing_ok=True)  # a refused file is not kept (the same bytes are refused every time)
+        # Core names the stored copy (its content hash); the user knows the file by the name they uploaded.
+        message = str(error).replace(path.name, name) if isinstance(error, ModelFileError) else ""
+        if not message.startswith(name):
+            message = f"{name}: cannot be used as a digit model ({message or type(error).__name__})."
+        raise ModelFileError(message) from error
+    return path
 
 
 def show_card(card: ModelCard, *, container=st) -> None:

@@ -1,0 +1,233 @@
+"""Preprocessing real images into MNIST's layout: grey conversion, polarity, the ink, digit boxes and the 28x28 input."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from core import preprocess
+
+SAMPLE = range(30)
+
+
+def placed(digit: np.ndarray, size: int = 84, canvas: tuple[int, int] = (200, 300), at: tuple[int, int] = (40, 60)) -> np.ndarray:
+    """An MNIST digit (white on black) enlarged to `size` and placed at (top, left) of a bigger black image."""
+    image = np.zeros(canvas, np.uint8)
+    top, left = at
+    image[top : top + size, left : left + size] = cv2.resize(digit, (size, size), interpolation=cv2.INTER_CUBIC)
+    return image
+
+
+def model_input(image: np.ndarray) -> np.ndarray:
+    """What the recognizer feeds the network for a one-digit image (the path Recognizer.classify takes)."""
+    ink = preprocess.ink_map(image)
+    labels, groups = preprocess.find_digit_groups(ink, whole_image=True)
+    assert len(groups) == 1
+    return preprocess.to_mnist(preprocess.crop_group(ink, labels, groups[0]))
+
+
+def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
+    mass = image.sum()
+    return float(image.sum(axis=1) @ np.arange(image.shape[0])) / mass, float(image.sum(axis=0) @ np.arange(image.shape[1])) / mass
+
+
+def boxes(image: np.ndarray) -> list[tuple[int, int, int, int]]:
+    ink = preprocess.ink_map(image)
+    _, groups = preprocess.find_digit_groups(ink)
+    return [tuple(preprocess.caller_box(ink, group).as_list()) for group in groups]
+
+
+def contains(box: tuple[int, int, int, int], point: tuple[float, float]) -> bool:
+    x, y, width, height = box
+    return x <= point[0] <= x + width and y <= point[1] <= y + height
+
+
+class TestModelInput:
+    def test_is_28_by_28_in_the_unit_range(self, mnist):
+        for index in SAMPLE:
+            prepared = model_input(255 - placed(mnist.x_test[index]))
+
+            assert prepared.shape == (28, 28) and prepared.dtype == np.float32
+            assert prepared.min() >= 0.0 and prepared.max() <= 1.0 + 1e-6
+            assert prepared.max() > 0.9
+
+    def test_centre_of_mass_is_at_the_centre(self, mnist):
+        for index in SAMPLE:
+            centre_y, centre_x = centre_of_mass(model_input(255 - placed(mnist.x_test[index])))
+
+            assert abs(centre_y - 14) <= 1.0 and abs(centre_x - 14) <= 1.0
+
+    def test_ink_fills_a_20_by_20_box(self, mnist):
+        for index in SAMPLE:
+            rows, columns = np.nonzero(model_input(255 - placed(mnist.x_test[index])) > 0.05)
+            height, width = np.ptp(rows) + 1, np.ptp(columns) + 1
+
+            assert max(height, width) in (19, 20, 21) and min(height, width) <= 21
+
+    def test_does_not_depend_on_where_the_digit_is(self, mnist):
+        digit = mnist.x_test[0]
+
+        near_corner = model_input(placed(digit, at=(5, 8)))
+        off_centre = model_input(placed(digit, at=(100, 200)))
+
+        np.testing.assert_allclose(near_corner, off_centre, atol=1e-5)
+
+    def test_dark_ink_on_white_and_white_on_black_give_the_same_input(self, mnist):
+        for index in SAMPLE:
+            image = placed(mnist.x_test[index])
+
+            assert np.abs(model_input(image) - model_input(255 - image)).mean() < 0.01
+
+    def test_is_close_to_the_original_mnist_digit(self, mnist):
+        # The digit is enlarged 3x, binarised and its stroke normalised, so it differs in detail but not in shape.
+        similarities = []
+        for index in SAMPLE:
+            original = mnist.x_test[index].astype(np.float32) / 255
+            prepared = model_input(placed(mnist.x_test[index]))
+            similarities.append(np.corrcoef(original.ravel(), prepared.ravel())[0, 1])
+
+        assert np.mean(similarities) > 0.85 and min(similarities) > 0.5
+
+
+class TestToGray:
+    def test_colour_layouts_give_the_same_grey(self, mnist):
+        grey = placed(mnist.x_test[0])
+        bgr = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
+        opaque_rgba = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGRA)
+
+        expected = preprocess.to_gray(grey)
+        np.testing.assert_allclose(preprocess.to_gray(bgr), expected, atol=1 / 255)
+        np.testing.assert_allclose(preprocess.to_gray(opaque_rgba), expected, atol=1 / 255)
+        np.testing.assert_allclose(preprocess.to_gray(grey[..., None]), expected)
+
+    def test_pixel_types_are_scaled_to_the_unit_range(self, mnist):
+        grey = placed(mnist.x_test[0])
+        expected = grey.astype(np.float32) / 255
+
+        np.testing.assert_allclose(preprocess.to_gray(grey.astype(np.uint16) * 257), expected, atol=1e-6)
+        np.testing.assert_allclose(preprocess.to_gray(expected.astype(np.float64)), expected, atol=1e-6)
+        np.testing.assert_array_equal(preprocess.to_gray(grey > 127), (grey > 127).astype(np.float32))
+
+    def test_strokes_on_a_transparent_layer_become_ink(self, mnist):
+        strokes = placed(mnist.x_test[0])
+        transparent = np.zeros((*strokes.shape, 4), np.uint8)
+        transparent[..., 3] = strokes  # black strokes whose only trace is the alpha channel
+
+        assert preprocess.ink_map(transparent).mask.any()
+        np.testing.assert_allclose(model_input(transparent), model_input(strokes), atol=0.02)
+
+    @pytest.mark.parametrize("shape", [(10,), (4, 4, 2), (4, 4, 5), (0, 5)])
+    def test_shapes_that_are_not_images_raise_value_error(self, shape):
+        with pytest.raises(ValueError):
+            preprocess.to_gray(np.zeros(shape, np.uint8))
+
+
+class TestInkMap:
+    def test_detects_dark_ink_on_light_paper(self, mnist):
+        assert preprocess.ink_map(255 - placed(mnist.x_test[0])).dark_ink
+
+    def test_detects_light_ink_on_dark_background(self, mnist):
+        assert not preprocess.ink_map(placed(mnist.x_test[0])).dark_ink
+
+    def test_mask_covers_the_digit_and_nothing_else(self, mnist):
+        image = placed(mnist.x_test[0])
+        mask = preprocess.ink_map(255 - image).mask > 0
+        strokes = image > 128
+
+        assert (mask & strokes).sum() > 0.9 * strokes.sum()
+        assert (mask & (image == 0)).sum() < 0.1 * strokes.sum()
+
+    def test_uneven_lighting_is_flattened_away(self, mnist):
+        image = 255 - placed(mnist.x_test[0]).astype(np.float32)
+        shade = np.linspace(0.45, 1.0, image.shape[1])[None, :]  # a shadow darkening the left side
+        shaded = (image * shade).astype(np.uint8)
+
+        mask = preprocess.ink_map(shaded).mask > 0
+        assert not mask[:, :40].any()  # the shadowed paper on the left is not ink
+        assert boxes(shaded) and contains(boxes(shaded)[0], (60 + 42, 40 + 42))
+
+    @pytest.mark.parametrize("level", [0, 128, 255])
+    def test_a_blank_image_has_no_ink(self, level):
+        ink = preprocess.ink_map(np.full((120, 160), level, np.uint8))
+
+        assert not ink.mask.any()
+        assert preprocess.find_digit_groups(ink)[1] == []
+
+
+class TestFindDigitGroups:
+    def test_digits_in_a_row_come_left_to_right(self, mnist):
+        row = np.hstack([placed(mnist.x_test[index], size=80, canvas=(160, 140), at=(40, 30)) for index in range(4)])
+
+        found = boxes(255 - row)
+
+        assert len(found) == 4
+        assert [box[0] for box in found] == sorted(box[0] for box in found)
+        assert all(contains(box, (140 * index + 70, 80)) for index, box in enumerate(found))
+
+    def test_two_rows_are_read_top_row_first(self, mnist):
+        top = np.hstack([placed(mnist.x_test[index], size=80, canvas=(140, 140), at=(30, 30)) for index in (0, 1)])
+        bottom = np.hstack([placed(mnist.x_test[index], size=80, canvas=(140, 140), at=(30, 30)) for index in (2, 3)])
+        page = 255 - np.vstack([top, bottom])
+        ink = preprocess.ink_map(page)
+        _, groups = preprocess.find_digit_groups(ink)
+
+        assert [(group.x0 < 140, group.y0 < 140) for group in groups] == [(True, True), (False, True), (True, False), (False, False)]
+        assert preprocess.row_breaks(groups) == [2]
+
+    def test_ruled_lines_across_the_page_are_not_digits(self, mnist):
+        page = np.full((480, 640), 235, np.uint8)
+        for y in range(40, 480, 60):
+            cv2.line(page, (0, y), (639, y), 150, 2)
+        cv2.line(page, (70, 0), (70, 479), 120, 2)  # the margin
+        for slot, index in enumerate(range(4)):
+            glyph = 255 - cv2.resize(mnist.x_test[index], (100, 100), interpolation=cv2.INTER_CUBIC)
+            region = page[170:270, 120 + 120 * slot : 220 + 120 * slot]
+            np.minimum(region, glyph, out=region)  # written over the rule at y = 220
+
+        found = boxes(page)
+
+        assert len(found) == 4
+        assert all(contains(box, (170 + 120 * slot, 220)) for slot, box in enumerate(found))
+        assert all(box[2] < 100 and box[3] < 100 for box in found)
+
+    def test_a_tall_stroke_on_a_canvas_is_a_digit_not_a_ruled_line(self):
+        canvas = np.full((280, 560, 4), 255, np.uint8)
+        cv2.line(canvas, (280, 30), (284, 250), (0, 0, 0, 255), 18)  # a 1 drawn the full height of the Draw canvas
+
+        found = boxes(canvas)
+
+        assert len(found) == 1
+        assert found[0][3] > 200
+
+    def test_specks_are_not_digits(self, mnist):
+        image = 255 - placed(mnist.x_test[0])
+        for x, y in ((10, 10), (250, 20), (280, 180)):
+            cv2.circle(image, (x, y), 1, 0, -1)
+
+        assert len(boxes(image)) == 1
+
+    def test_boxes_of_a_large_photo_are_in_its_own_pixels(self, mnist):
+        photo = np.full((1500, 2400), 255, np.uint8)
+        glyph = cv2.resize(mnist.x_test[0], (300, 300), interpolation=cv2.INTER_CUBIC)
+        photo[900:1200, 1700:2000] = 255 - glyph
+
+        ink = preprocess.ink_map(photo)
+        found = boxes(photo)
+
+        assert ink.scale < 1.0
+        assert len(found) == 1
+        assert contains(found[0], (1850, 1050))
+        assert found[0][0] >= 1700 - 10 and found[0][0] + found[0][2] <= 2000 + 10
+
+
+class TestStrokeWidth:
+    @pytest.mark.parametrize("thickness", [7, 11, 17])
+    def test_measures_the_width_of_a_drawn_line(self, thickness):
+        drawing = np.zeros((200, 200), np.uint8)
+        cv2.line(drawing, (40, 30), (150, 170), 255, thickness)
+
+        assert preprocess.stroke_width(drawing) == pytest.approx(thickness, rel=0.15)
+
+    def test_empty_drawing_has_no_width(self):
+        assert preprocess.stroke_width(np.zeros((20, 20), np.uint8)) == 0.0
