@@ -12,7 +12,7 @@ from typing import Any
 from core.config import TrainConfig, parameters
 from core.data import DatasetError
 from core.imageio import ImageFileError
-from core.model import SHIPPED_MODEL, ModelFileError
+from core.modelfile import SHIPPED_MODEL, ModelFileError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -176,7 +176,7 @@ def _human(record: dict[str, Any]) -> str:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from core.model import check_model_file, read_card
+    from core.modelfile import check_model_file, read_card
 
     card = read_card(check_model_file(args.model))
     if args.json:

@@ -65,6 +65,10 @@ class TrainConfig:
     )
     validation_split: float = _param(0.1, "Fraction held out to watch for overfitting.", low=0.0, high=0.5, step=0.05, group="Data")
     # Augmentation: each switch adds one random transform to every training image (never to validation or test).
+    # Leaving some images as MNIST wrote them keeps accuracy on clean digits while the rest teach robustness.
+    augment_share: float = _param(
+        0.5, "Fraction of training images that are augmented.", low=0.0, high=1.0, step=0.05, group="Augmentation"
+    )
     augment_rotate: bool = _param(True, "Rotate up to ±12°.", group="Augmentation")
     augment_shear: bool = _param(True, "Slant (shear) up to ±0.3.", group="Augmentation")
     # Real digits come narrow and wide (Semeion's scans are even stretched to a square): vary the aspect ratio.

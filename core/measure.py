@@ -49,7 +49,9 @@ def frame_scores(recognizer: Recognizer, count: int, seed: int = 0) -> dict[str,
         seconds.append(time.perf_counter() - started)
         exact += reading.number == frame.number
         digits_total += len(frame.number)
-        digits_right += sum(a == b for a, b in zip(reading.number, frame.number, strict=True)) if len(reading.number) == len(frame.number) else 0
+        digits_right += (
+            sum(a == b for a, b in zip(reading.number, frame.number, strict=True)) if len(reading.number) == len(frame.number) else 0
+        )
     return {
         "n": count,
         "exact_number_accuracy": exact / count,

@@ -15,8 +15,11 @@ TARGET_STROKE = 9.5
 MAX_SIDE = 1024  # larger images are shrunk first: digits stay readable and a frame stays fast
 MIN_CONTRAST = 0.12  # ink must stand this far (of the 0..1 range) above the flattened background
 MIN_DIGIT_PIXELS = 12  # at working resolution; smaller groups are specks
+MIN_DIGIT_HEIGHT = 8  # pixels; with MIN_DIGIT_FRACTION of the image's shorter side, the smallest digit `read` accepts
+MIN_DIGIT_FRACTION = 0.02
 SPECK_FRACTION = 5e-5  # of the image's pixels: 15 px in a 640x480 frame
 MAX_FRAGMENTS = 300  # more separate blobs than this is noise or texture, not a handful of digits
+NOISY_FRAGMENTS = 150  # a mask in more pieces than this is treated as noisy and median-filtered once
 MAX_MERGED = 80  # the largest blobs considered for digits; merging is quadratic in their number
 
 
@@ -141,6 +144,11 @@ def ink_map(image: np.ndarray) -> InkMap:
     ink = 1.0 - gray if dark_ink else gray
     flat = _flatten_background(ink)
     mask = _threshold(flat)
+    if cv2.connectedComponents(mask)[0] > NOISY_FRAGMENTS:
+        # Salt-and-pepper noise shatters the mask into specks that touch and form blobs. A 3x3 median removes
+        # it; it is not applied to clean images, where it would also erase pen lines one pixel wide.
+        flat = _flatten_background(cv2.medianBlur(ink, 3))
+        mask = _threshold(flat)
     return InkMap(ink=flat, mask=mask, scale=scale, dark_ink=dark_ink)
 
 
@@ -202,7 +210,7 @@ def _threshold(flat: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class _Group:
+class Group:
     """Connected components that together form one digit (a 5 and its bar, a 4 in two strokes)."""
 
     labels: list[int]
@@ -220,7 +228,7 @@ class _Group:
     def height(self) -> int:
         return self.y1 - self.y0
 
-    def absorb(self, other: _Group) -> None:
+    def absorb(self, other: Group) -> None:
         self.labels += other.labels
         self.x0, self.y0 = min(self.x0, other.x0), min(self.y0, other.y0)
         self.x1, self.y1 = max(self.x1, other.x1), max(self.y1, other.y1)
@@ -245,30 +253,38 @@ def _remove_rules(mask: np.ndarray) -> np.ndarray:
     return cv2.subtract(mask, cv2.dilate(lines, np.ones((3, 3), np.uint8)))
 
 
-def _components(mask: np.ndarray, smallest: float = 2) -> tuple[np.ndarray, list[_Group]]:
+def _components(mask: np.ndarray, smallest: float = 2) -> tuple[np.ndarray, list[Group]]:
     """Connected blobs of at least `smallest` pixels (filtered in numpy: noise can make tens of thousands)."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     keep = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= smallest) + 1
     if len(keep) > MAX_FRAGMENTS:
-        return labels, [_Group([], 0, 0, 0, 0, 0) for _ in range(len(keep))]  # only the count matters: noise
+        return labels, [Group([], 0, 0, 0, 0, 0) for _ in range(len(keep))]  # only the count matters: noise
     return labels, [
-        _Group([int(label)], int(x), int(y), int(x + w), int(y + h), int(area))
+        Group([int(label)], int(x), int(y), int(x + w), int(y + h), int(area))
         for label, (x, y, w, h, area) in zip(keep, stats[keep], strict=True)
     ]
 
 
-def _merge_strokes(groups: list[_Group]) -> list[_Group]:
-    """Merge pieces of one digit: they overlap horizontally and nearly touch vertically (a 5's bar, a 7's crossbar)."""
+def _could_be_one(first: Group, second: Group) -> bool:
+    """Pieces of one digit overlap horizontally and nearly touch vertically."""
+    overlap = min(first.x1, second.x1) - max(first.x0, second.x0)
+    gap = max(first.y0, second.y0) - min(first.y1, second.y1)
+    return overlap >= 0.5 * min(first.width, second.width) and gap <= 0.25 * max(first.height, second.height)
+
+
+def _is_fragment(first: Group, second: Group) -> bool:
+    """One piece is much shorter than the other: a 5's bar, a 7's crossbar, a broken-off end."""
+    return min(first.height, second.height) < 0.6 * max(first.height, second.height)
+
+
+def _merge_strokes(groups: list[Group]) -> list[Group]:
+    """Merge fragments into the digit they belong to; two digit-sized shapes are left for `ambiguous_pairs`."""
     merged = True
     while merged:
         merged = False
         for i, first in enumerate(groups):
             for second in groups[i + 1 :]:
-                overlap = min(first.x1, second.x1) - max(first.x0, second.x0)
-                narrower = min(first.width, second.width)
-                gap = max(first.y0, second.y0) - min(first.y1, second.y1)
-                taller = max(first.height, second.height)
-                if overlap >= 0.5 * narrower and gap <= 0.25 * taller:
+                if _could_be_one(first, second) and _is_fragment(first, second):
                     first.absorb(second)
                     groups.remove(second)
                     merged = True
@@ -278,7 +294,24 @@ def _merge_strokes(groups: list[_Group]) -> list[_Group]:
     return groups
 
 
-def _is_digit_like(group: _Group, tallest: int, largest: int) -> bool:
+def ambiguous_pairs(groups: list[Group]) -> list[tuple[int, int]]:
+    """Neighbours in reading order that may be one digit or two (a 4 in two strokes, or a 1 under a 7's bar).
+
+    Shape alone cannot tell; the recognizer reads both ways and keeps the likelier one.
+    """
+    return [
+        (index, index + 1)
+        for index in range(len(groups) - 1)
+        if _could_be_one(groups[index], groups[index + 1]) and not _is_fragment(groups[index], groups[index + 1])
+    ]
+
+
+def union(first: Group, second: Group) -> Group:
+    """A new group covering both (neither is changed)."""
+    return _union([first, second])
+
+
+def _is_digit_like(group: Group, tallest: int, largest: int) -> bool:
     """Drop specks and blobs: too small beside the biggest digit, or a filled patch rather than strokes."""
     if group.area < min(MIN_DIGIT_PIXELS, 0.5 * largest) or group.height < 0.35 * tallest or group.area < 0.04 * largest:
         return False
@@ -286,11 +319,11 @@ def _is_digit_like(group: _Group, tallest: int, largest: int) -> bool:
     return not (fill > 0.8 and group.width > 0.6 * group.height)
 
 
-def _touches_border(group: _Group, shape: tuple[int, ...]) -> bool:
+def _touches_border(group: Group, shape: tuple[int, ...]) -> bool:
     return group.x0 <= 0 or group.y0 <= 0 or group.x1 >= shape[1] or group.y1 >= shape[0]
 
 
-def find_digit_groups(ink: InkMap, *, whole_image: bool = False) -> tuple[np.ndarray, list[_Group]]:
+def find_digit_groups(ink: InkMap, *, whole_image: bool = False) -> tuple[np.ndarray, list[Group]]:
     """Label the ink and return the groups that look like digits, in reading order (rows top to bottom).
 
     With `whole_image` the image is one digit (a crop or a canvas), so pieces touching its edge are kept.
@@ -308,7 +341,9 @@ def find_digit_groups(ink: InkMap, *, whole_image: bool = False) -> tuple[np.nda
         groups = [group for group in groups if group.area >= 0.04 * largest]
         union = _union(groups)
         return labels, [union] if _is_digit_like(union, union.height, union.area) else []
-    groups = [group for group in groups if _is_digit_like(group, tallest, largest)]
+    # Far too small to read (MNIST's digits are 20 pixels tall), whatever else is in the image: specks, texture.
+    shortest = max(MIN_DIGIT_HEIGHT, MIN_DIGIT_FRACTION * min(ink.mask.shape))
+    groups = [group for group in groups if group.height >= shortest and _is_digit_like(group, tallest, largest)]
     if groups:
         # A digit cut by the edge of a camera frame is unreadable; drop such fragments when whole digits are present.
         inside = [group for group in groups if not _touches_border(group, ink.mask.shape)]
@@ -316,9 +351,9 @@ def find_digit_groups(ink: InkMap, *, whole_image: bool = False) -> tuple[np.nda
     return labels, _reading_order(groups)
 
 
-def _reading_order(groups: list[_Group]) -> list[_Group]:
+def _reading_order(groups: list[Group]) -> list[Group]:
     """Rows first (groups whose vertical spans overlap by half share a row), then left to right."""
-    rows: list[list[_Group]] = []
+    rows: list[list[Group]] = []
     for group in sorted(groups, key=lambda group: (group.y0 + group.y1) / 2):
         row = rows[-1] if rows else None
         if row is not None:
@@ -331,7 +366,7 @@ def _reading_order(groups: list[_Group]) -> list[_Group]:
     return [group for row in rows for group in sorted(row, key=lambda group: group.x0)]
 
 
-def row_breaks(groups: list[_Group]) -> list[int]:
+def row_breaks(groups: list[Group]) -> list[int]:
     """Indices in reading order where a new row starts (after the first)."""
     breaks = []
     for index in range(1, len(groups)):
@@ -388,7 +423,7 @@ def to_mnist(digit: np.ndarray) -> np.ndarray:
     factor = MNIST_BOX / max(binary.shape)
     size = (max(1, round(binary.shape[1] * factor)), max(1, round(binary.shape[0] * factor)))
     box = cv2.resize(binary.astype(np.float32) * np.float32(1 / 255), size, interpolation=cv2.INTER_AREA)  # (<=20, <=20)
-    return _centre_of_mass_in_28(box)
+    return np.clip(_centre_of_mass_in_28(box), 0.0, 1.0)  # area-averaging can overshoot 1.0 by a rounding error
 
 
 def _centre_of_mass_in_28(box: np.ndarray) -> np.ndarray:
@@ -407,7 +442,7 @@ def _centre_of_mass_in_28(box: np.ndarray) -> np.ndarray:
     return canvas
 
 
-def crop_group(ink: InkMap, labels: np.ndarray, group: _Group) -> np.ndarray:
+def crop_group(ink: InkMap, labels: np.ndarray, group: Group) -> np.ndarray:
     """The ink of one group only (other digits inside its box are masked out).  -> (h, w) float32."""
     margin = 2  # the soft, below-threshold edge of a stroke lies just outside its thresholded box
     height, width = labels.shape
@@ -423,14 +458,14 @@ def crop_group(ink: InkMap, labels: np.ndarray, group: _Group) -> np.ndarray:
     return ink.ink[window] * own
 
 
-def caller_box(ink: InkMap, group: _Group) -> Box:
+def caller_box(ink: InkMap, group: Group) -> Box:
     """A group's box in the caller's pixel coordinates (undoing the shrink of large images)."""
     factor = 1.0 / ink.scale
     return Box(round(group.x0 * factor), round(group.y0 * factor), round(group.width * factor), round(group.height * factor))
 
 
-def _union(groups: list[_Group]) -> _Group:
-    union = _Group([], groups[0].x0, groups[0].y0, groups[0].x1, groups[0].y1, 0)
+def _union(groups: list[Group]) -> Group:
+    union = Group([], groups[0].x0, groups[0].y0, groups[0].x1, groups[0].y1, 0)
     for group in groups:
         union.absorb(group)
     return union

@@ -15,31 +15,41 @@ st.markdown(
     "and says *no digit* instead of guessing when it is unsure."
 )
 
+# A page link shows its label on one line and cuts the rest off, so each description is a caption below its link.
+TOUR = [
+    (
+        "pages/draw.py",
+        "Draw",
+        ":material/draw:",
+        "Write a digit (or a number) and watch the prediction after every stroke, "
+        "with the 28x28 image the network sees and what drove its decision.",
+    ),
+    (
+        "pages/webcam.py",
+        "Webcam",
+        ":material/videocam:",
+        "Hold digits written on paper up to your camera; they are read live, boxed and labelled on the video.",
+    ),
+    (
+        "pages/train.py",
+        "Train",
+        ":material/model_training:",
+        "Set every hyperparameter, train a new network with live charts, stop at any moment, compare your runs.",
+    ),
+    (
+        "pages/evaluate.py",
+        "Evaluate",
+        ":material/analytics:",
+        "Accuracy on the 10,000 MNIST test digits, the confusion matrix, the digits it gets wrong, and two models side by side.",
+    ),
+]
+
 left, right = st.columns([3, 2], gap="large")
 with left:
     st.subheader("Tour")
-    st.page_link(
-        "pages/draw.py",
-        label="**Draw**: write a digit (or a number) and watch the prediction after every stroke, "
-        "with the 28x28 image the network sees and what drove its decision.",
-        icon=":material/draw:",
-    )
-    st.page_link(
-        "pages/webcam.py",
-        label="**Webcam**: hold digits written on paper up to your camera; they are read live, boxed and labelled on the video.",
-        icon=":material/videocam:",
-    )
-    st.page_link(
-        "pages/train.py",
-        label="**Train**: set every hyperparameter, train a new network with live charts, stop at any moment, compare your runs.",
-        icon=":material/model_training:",
-    )
-    st.page_link(
-        "pages/evaluate.py",
-        label="**Evaluate**: accuracy on the 10,000 MNIST test digits, the confusion matrix, "
-        "the digits it gets wrong, and two models side by side.",
-        icon=":material/analytics:",
-    )
+    for page, name, icon, description in TOUR:
+        st.page_link(page, label=f"**{name}**", icon=icon)
+        st.caption(description)
 with right:
     st.subheader("Active model")
     models.show_card(models.active().card)

@@ -48,7 +48,7 @@ def live_progress() -> None:
     if current is None:
         return
     progress = current.progress()
-    eta = progress.eta_seconds
+    eta = progress.eta_seconds if progress.status == "running" else None  # a stopped run has nothing left to wait for
     stopping = current.stop_event.is_set() and progress.status == "running"
     label = (
         "Stopping…" if stopping else f"{progress.steps_done}/{progress.total_steps} batches" + (f", about {eta:.0f} s left" if eta else "")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import core  # noqa: F401  (first: it loads pylibsrtp before anything can import TensorFlow; see core/__init__.py)
 import pytest
+
+import core  # noqa: F401  (first: it loads pylibsrtp before anything can import TensorFlow; see core/__init__.py)
 
 REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from core.model import MAX_MODEL_BYTES, SHIPPED_MODEL, ModelCard, ModelFileError, check_model_file, read_card
+from core.modelfile import MAX_MODEL_BYTES, SHIPPED_MODEL, ModelCard, ModelFileError, check_model_file, read_card
 
 if TYPE_CHECKING:
     from core.inference import Recognizer

@@ -1,0 +1,231 @@
+"""Browser fixtures: the app served by `streamlit run app.py` on a free port, driven in Debian's Chromium by Playwright."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "docs" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; Playwright's own browser download is never used
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-gpu",
+    # A fake camera that plays a video made from real MNIST digits, allowed without a permission prompt.
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+SERVER_START_SECONDS = 180  # `streamlit run` answering its health check on a busy 2-core machine
+WAIT_MS = 240_000  # a first page imports TensorFlow and loads the model; a busy machine makes that slow
+EXPECT_MS = 120_000  # an answer on the page (a reading, a message) on a busy machine
+CAMERA_NUMBER = "307"  # what the fake camera shows, written with real MNIST test digits
+CAMERA_FRAMES = 30  # 3 s at 10 fps, played in a loop
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+expect.set_options(timeout=EXPECT_MS)
+
+
+class AppServer:
+    """One `streamlit run app.py` process of this test run, on its own port and user-models folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://localhost:{self.port}"
+        self.log_path = folder / "streamlit.log"
+        environment = {**os.environ, "MNIST_USER_MODELS": str(folder / "user_models")}
+        command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(self.port)]
+        command += ["--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_until_healthy(self) -> None:
+        deadline = time.monotonic() + SERVER_START_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"streamlit exited with code {self.process.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=5) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.25)  # poll the health endpoint; it answers within a few seconds of start-up
+        pytest.fail(f"streamlit did not answer {self.url}/_stcore/health within {SERVER_START_SECONDS} s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return probe.getsockname()[1]
+
+
+def _start_server(folder: Path) -> AppServer:
+    server = AppServer(folder)
+    server.wait_until_healthy()
+    return server
+
+
+class App:
+    """A browser tab on the app with the waits every test needs (on page state, never on the clock)."""
+
+    def __init__(self, page: Page, server: AppServer) -> None:
+        self.page = page
+        self.server = server
+
+    def open(self, path: str = "") -> App:
+        """Go to a page by its URL (e.g. "draw") and wait until its script has run."""
+        self.page.goto(f"{self.server.url}/{path}")
+        self.wait_until_idle()
+        return self
+
+    def wait_until_idle(self) -> None:
+        self.page.wait_for_selector(IDLE, timeout=WAIT_MS)
+
+    def keyed(self, key: str) -> Locator:
+        """The element drawn with `key=key` (Streamlit renders it with the CSS class st-key-<key>)."""
+        return self.page.locator(f".st-key-{key}")
+
+    def shown_text(self, key: str) -> str:
+        """The text of a keyed container, "" when it is empty (Streamlit may then leave it out of the page)."""
+        container = self.keyed(key)
+        return container.inner_text().strip() if container.count() else ""
+
+    def navigation(self) -> list[str]:
+        """The page names in the sidebar navigation, in order."""
+        return [text.split("\n")[-1].strip() for text in self.page.locator("[data-testid='stSidebarNav'] a").all_inner_texts()]
+
+    def exceptions(self) -> Locator:
+        return self.page.locator("[data-testid='stException']")
+
+    def screenshot(self, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        self.page.screenshot(path=path)
+        return path
+
+
+def require_chromium() -> None:
+    """Skip without Chromium on a user's machine; under CI=true a missing browser fails the run instead."""
+    if CHROMIUM.exists():
+        return
+    message = f"Chromium is not installed at {CHROMIUM}: install it with `apt-get install -y chromium` (the tests never download a browser)"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: browser tests must not be skipped)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def camera_video(mnist, tmp_path_factory) -> Path:
+    """A .y4m video for the fake camera: the number 307 in real MNIST test digits on photographed paper, frame after frame."""
+    from core.synth import compose, write_y4m
+
+    digits = [mnist.x_test[np.flatnonzero(mnist.y_test == int(character))[0]] for character in CAMERA_NUMBER]
+    labels = [int(character) for character in CAMERA_NUMBER]
+    # Each frame is a new photograph (paper, light, tilt, size) of the same handwriting, all JPEG quality 90.
+    frames = [compose(digits, labels, np.random.default_rng(seed), jpeg_quality=90).image for seed in range(CAMERA_FRAMES)]
+    return write_y4m(frames, tmp_path_factory.mktemp("camera") / f"{CAMERA_NUMBER}.y4m", fps=10)
+
+
+@pytest.fixture(scope="session")
+def chromium(camera_video) -> Iterator[Browser]:
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={camera_video}"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def app_server(mnist, tmp_path_factory) -> Iterator[AppServer]:
+    """One server shared by the tests of a module (each test has its own browser context, so its own session)."""
+    server = _start_server(tmp_path_factory.mktemp("server"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_server(mnist, tmp_path_factory) -> Iterator[Callable[[], AppServer]]:
+    """Start servers that no browser has visited yet (for journeys that begin on a direct URL)."""
+    servers: list[AppServer] = []
+
+    def start() -> AppServer:
+        servers.append(_start_server(tmp_path_factory.mktemp("fresh-server")))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def new_page(chromium) -> Iterator[Callable[..., Page]]:
+    """Open tabs in new browser contexts (new Streamlit sessions); pass Playwright context options to change the device."""
+    contexts = []
+
+    def open_page(**options) -> Page:
+        context = chromium.new_context(**{"viewport": {"width": 1280, "height": 1000}, "permissions": ["camera"], **options})
+        context.set_default_timeout(WAIT_MS)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def new_app(new_page, request) -> Callable[..., App]:
+    """Open the app in new tabs: on `server` (default: this module's server), with Playwright context options."""
+
+    def open_app(server: AppServer | None = None, **options) -> App:
+        return App(new_page(**options), server or request.getfixturevalue("app_server"))
+
+    return open_app
+
+
+@pytest.fixture
+def app(new_app) -> App:
+    """A laptop-sized tab on this module's server."""
+    return new_app()
+
+
+@pytest.fixture(scope="module")
+def module_app(chromium, app_server) -> Iterator[App]:
+    """One tab kept for all the tests of a module: a journey told in steps (a training run: start, watch, stop)."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 1000})
+    context.set_default_timeout(WAIT_MS)
+    yield App(context.new_page(), app_server)
+    context.close()

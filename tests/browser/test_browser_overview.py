@@ -1,0 +1,72 @@
+"""Home and Evaluate in Chromium: the tour leads to every page; Evaluate shows its metrics and the confusion matrix."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+TOUR = ["Draw", "Webcam", "Train", "Evaluate"]
+# Texts inside `main` that overflow an element cutting them with an ellipsis (shown as "watch the prediction af…").
+CUT_OFF_TEXTS = """main => Array.from(main.querySelectorAll('*'))
+    .filter(element => getComputedStyle(element).textOverflow === 'ellipsis' && element.scrollWidth > element.clientWidth)
+    .map(element => element.textContent)"""
+
+
+def metrics(app) -> dict[str, str]:
+    """Evaluate's headline numbers by label, as shown."""
+    shown = {}
+    for metric in app.keyed("eval-metrics").get_by_test_id("stMetric").all():
+        shown[metric.get_by_test_id("stMetricLabel").inner_text().strip()] = metric.get_by_test_id("stMetricValue").inner_text().strip()
+    return shown
+
+
+def as_count(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+class TestHome:
+    def test_the_tour_links_every_page_and_shows_the_active_model(self, app):
+        app.open()
+        links = app.page.get_by_test_id("stMain").get_by_test_id("stPageLink")
+        expect(links).to_have_count(len(TOUR))
+        for name, link in zip(TOUR, links.all(), strict=True):
+            expect(link).to_contain_text(name)
+        expect(app.page.get_by_test_id("stMain").get_by_test_id("stMetric")).to_contain_text("MNIST test accuracy")
+        assert not app.exceptions().count()
+        app.screenshot("home")
+
+    def test_no_text_is_cut_off_with_an_ellipsis(self, app):
+        app.open()
+        expect(app.page.get_by_test_id("stMain").get_by_test_id("stPageLink")).to_have_count(len(TOUR))
+        assert app.page.get_by_test_id("stMain").evaluate(CUT_OFF_TEXTS) == []
+
+    def test_a_tour_link_opens_its_page(self, app):
+        app.open()
+        app.page.get_by_test_id("stMain").get_by_test_id("stPageLink").filter(has_text="Draw").click()
+        expect(app.page.locator("h1")).to_have_text("Draw")
+        assert app.page.url.endswith("/draw")
+
+
+class TestEvaluate:
+    def test_metrics_show_accuracy_loss_and_mistakes_on_the_test_set(self, app):
+        app.open("evaluate")
+        expect(app.keyed("eval-metrics")).to_contain_text("Accuracy")
+        shown = metrics(app)
+        mistakes, images = as_count(shown["Mistakes"]), as_count(shown["Test images"])
+        assert images == 10_000
+        assert shown["Accuracy"] == f"{(images - mistakes) / images:.2%}"
+        assert float(shown["Loss"]) > 0
+        assert not app.exceptions().count()
+
+    def test_the_confusion_matrix_counts_every_test_image(self, app):
+        app.open("evaluate")
+        cells = app.keyed("eval_confusion").locator("g.heatmap-label text")
+        expect(cells).to_have_count(100)
+        counts = [as_count(text) for text in cells.all_text_contents()]  # row by row: true digit 0..9
+        shown = metrics(app)
+        assert sum(counts) == as_count(shown["Test images"])
+        assert sum(counts) - sum(counts[digit * 11] for digit in range(10)) == as_count(shown["Mistakes"])
+        app.wait_until_idle()
+        app.screenshot("evaluate")

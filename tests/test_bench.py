@@ -1,0 +1,145 @@
+"""The benchmark runs end to end and reports every figure; the fast path answers exactly as model.predict.
+
+No timing is asserted: these machines are shared and noisy. Speed is what the bench reports, not what tests check.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.bench import raw_crops, report_table
+
+REPO = Path(__file__).resolve().parent.parent
+SECTIONS = ("machine", "single_digit", "agreement", "webcam", "training", "startup", "memory", "distribution", "verdicts")
+LATENCIES = {
+    "single_digit": ("predict_ms", "classify_ms", "model_call_ms"),
+    "webcam": ("read_ms", "baseline_ms"),
+    "training": ("bare_ms_per_step", "app_ms_per_step"),
+}
+VERDICTS = (
+    "classify_p50",
+    "classify_speedup",
+    "identical_outputs",
+    "read_p95",
+    "read_p95_streamlit_reruns",
+    "live_fps",
+    "training_overhead",
+    "training_overhead_streamlit_reruns",
+    "input_pipeline_ahead",
+    "chart_throttled",
+    "home_without_tensorflow",
+    "model_loaded_once",
+    "serving_memory",
+    "training_memory",
+    "mirrored_trains",
+    "multi_worker_trains",
+)
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+@pytest.fixture(scope="module")
+def quick_bench(mnist, tmp_path_factory) -> dict:
+    """`python -m core bench --quick --json`, run once as a user would, in a fresh process."""
+    environment = dict(os.environ, MNIST_USER_MODELS=str(tmp_path_factory.mktemp("bench_models")))
+    completed = subprocess.run(
+        [sys.executable, "-m", "core", "bench", "--quick", "--json"],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(completed.stdout)
+
+
+@pytest.mark.slow
+class TestQuickBench:
+    def test_reports_every_section(self, quick_bench):
+        assert quick_bench["mode"] == "quick"
+        assert set(SECTIONS) <= set(quick_bench)
+
+    def test_reports_a_verdict_for_every_target(self, quick_bench):
+        assert set(VERDICTS) <= set(quick_bench["verdicts"])
+        assert all(isinstance(passed, bool) for passed in quick_bench["verdicts"].values())
+
+    def test_latencies_are_positive_percentiles(self, quick_bench):
+        for section, names in LATENCIES.items():
+            for name in names:
+                figures = quick_bench[section][name]
+                assert _positive(figures["p50"]) and figures["p95"] >= figures["p50"] and figures["n"] > 0, (section, name)
+
+    def test_baselines_and_ratios_are_positive(self, quick_bench):
+        single, frames, train = quick_bench["single_digit"], quick_bench["webcam"], quick_bench["training"]
+        for value in (single["speedup_p50"], frames["speedup_p50"], frames["live_fps"], train["pipeline_ms_per_batch"]):
+            assert _positive(value)
+        assert math.isfinite(train["overhead"]) and math.isfinite(train["cpu_overhead"])
+
+    def test_streamlit_reruns_are_measured(self, quick_bench):
+        for section in ("webcam", "training"):
+            reruns = quick_bench[section]["streamlit_reruns"]
+            assert reruns["reruns"] > 0 and _positive(reruns["pause_ms"]["p50"])
+
+    def test_fast_path_gives_model_predicts_outputs(self, quick_bench):
+        agreement = quick_bench["agreement"]
+        assert agreement["allclose"]
+        assert agreement["same_argmax"] == 1.0 and agreement["classify_same_argmax"] == 1.0
+        assert quick_bench["single_digit"]["same_answer"] == 1.0
+
+    def test_start_up_is_timed(self, quick_bench):
+        startup = quick_bench["startup"]
+        for name in ("server_health_s", "home_s", "home_script_s", "first_prediction_s", "import_tensorflow_s"):
+            assert _positive(startup[name]), name
+        assert startup["first_prediction_s"] >= startup["import_tensorflow_s"]
+        assert startup["model_loads"] >= 1 and isinstance(startup["home_imports_tensorflow"], bool)
+
+    def test_memory_is_measured_in_megabytes(self, quick_bench):
+        memory = quick_bench["memory"]
+        for name in ("serving_peak_mb", "training_peak_mb"):
+            assert 100 < memory[name] < 20_000, name
+        assert memory["training_images"] == 60_000 and memory["training_steps"] > 0
+
+    def test_both_distribution_strategies_train(self, quick_bench):
+        for kind, strategy in (("mirrored", "MirroredStrategy"), ("multi_worker", "CollectiveAllReduceStrategy")):
+            run = quick_bench["distribution"][kind]
+            assert run["status"] == "finished" and run["strategy"] == strategy and run["replicas"] >= 1
+            assert run["trained"], run["losses"]
+
+    def test_table_names_the_machine_and_every_measurement(self, quick_bench):
+        table = report_table(quick_bench)
+        assert table.startswith("| measurement | baseline | ours | ratio / target | pass |")
+        assert "Machine:" in table and quick_bench["machine"]["tensorflow"] in table
+        for words in ("Single digit", "Webcam frame", "Training step", "Start-up", "Peak RSS training", "multi_worker"):
+            assert words in table
+
+
+class TestFastPathMatchesModelPredict:
+    """Recognizer's compiled call against model.predict, the trusted reference, on real MNIST test digits."""
+
+    def test_a_batch_gives_model_predicts_probabilities(self, recognizer, mnist):
+        images = mnist.x_test[:256].astype(np.float32) / 255  # (256, 28, 28)
+        expected = recognizer.model.predict(images[..., None], verbose=0)
+        np.testing.assert_allclose(recognizer.raw_probabilities(images), expected, rtol=1e-4, atol=1e-6)
+
+    def test_one_image_at_a_time_gives_model_predicts_probabilities(self, recognizer, mnist):
+        images = mnist.x_test[:32].astype(np.float32) / 255
+        for image in images:
+            expected = recognizer.model.predict(image[None, ..., None], verbose=0)
+            np.testing.assert_allclose(recognizer.raw_probabilities(image[None]), expected, rtol=1e-4, atol=1e-6)
+
+    def test_classify_answers_as_model_predict_on_its_input(self, recognizer, mnist):
+        predictions = [recognizer.classify(crop, min_confidence=0.0) for crop in raw_crops(mnist.x_test[:64])]
+        model_inputs = np.stack([prediction.model_input for prediction in predictions])[..., None]  # (64, 28, 28, 1)
+        expected = recognizer.model.predict(model_inputs, verbose=0).argmax(axis=1)
+        assert [prediction.digit for prediction in predictions] == expected.tolist()
