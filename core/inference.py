@@ -64,6 +64,8 @@ class Recognizer:
             return model(shaped, training=False)
 
         self._predict = predict.get_concrete_function()
+        # TensorFlow optimises the graph on its first run (hundreds of ms): do it now, not on a user's first frame.
+        self._predict(tf.zeros((1, 28, 28, 1)))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> Recognizer:

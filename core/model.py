@@ -106,6 +106,9 @@ def save_model(model: keras.Model, card: ModelCard, path: str | os.PathLike[str]
     handle, temporary_name = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".keras", dir=target.parent)
     os.close(handle)
     temporary = Path(temporary_name)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes the file private; a model is an ordinary file
     try:
         model.save(temporary, include_optimizer=False)
         with zipfile.ZipFile(temporary, "a", compression=zipfile.ZIP_DEFLATED) as archive:

@@ -87,8 +87,9 @@ def continental_styles(images: np.ndarray, labels: np.ndarray, rng: np.random.Ge
         thickness = int(rng.integers(7, 13))
         if label == 1:
             top_x = int(np.flatnonzero(large[top + 2] > 128).mean()) if (large[top + 2] > 128).any() else 56
-            angle = np.radians(rng.uniform(30, 60))  # flatter flags would look like the bar of a 7
-            length = height * rng.uniform(0.3, 0.7)
+            # A long flag sloping down to the left; a 7's bar is level, so slopes of 25 degrees and more stay distinct.
+            angle = np.radians(rng.uniform(25, 50))
+            length = height * rng.uniform(0.45, 0.9)
             end = (int(top_x - length * np.cos(angle)), int(top + 2 + length * np.sin(angle)))
             cv2.line(large, (top_x, top + 2), end, 255, thickness, cv2.LINE_AA)
             if rng.random() < 0.5:

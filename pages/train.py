@@ -25,8 +25,8 @@ st.button("Quick demo settings (2 epochs on 6,000 images)", on_click=controls.ap
 config = controls.config_controls(TrainConfig(), disabled=busy)
 
 name = st.text_input("Model name", "my_cnn", max_chars=40, key="train_name", disabled=busy)
-start_column, stop_column, _ = st.columns([1, 1, 4])
-if start_column.button("Start training", type="primary", icon=":material/play_arrow:", disabled=busy, key="train_start"):
+buttons = st.container(horizontal=True)  # each button as wide as its label: a narrow column cut "Start training" short
+if buttons.button("Start training", type="primary", icon=":material/play_arrow:", disabled=busy, key="train_start"):
     try:
         data = load_mnist()
     except DatasetError as error:
@@ -38,7 +38,7 @@ if start_column.button("Start training", type="primary", icon=":material/play_ar
     else:
         st.session_state["train_job"] = started
         st.rerun()  # the controls and Start above were drawn enabled; redraw them disabled while the run goes
-if stop_column.button("Stop", icon=":material/stop:", disabled=not busy, key="train_stop"):
+if buttons.button("Stop", icon=":material/stop:", disabled=not busy, key="train_stop"):
     job.stop()
 
 

@@ -28,8 +28,10 @@ VERDICTS = (
     "classify_p50",
     "classify_speedup",
     "identical_outputs",
+    "read_same_as_baseline",
     "read_p95",
     "read_p95_streamlit_reruns",
+    "read_fps_streamlit_reruns",
     "live_fps",
     "training_overhead",
     "training_overhead_streamlit_reruns",
@@ -82,7 +84,7 @@ class TestQuickBench:
 
     def test_baselines_and_ratios_are_positive(self, quick_bench):
         single, frames, train = quick_bench["single_digit"], quick_bench["webcam"], quick_bench["training"]
-        for value in (single["speedup_p50"], frames["speedup_p50"], frames["live_fps"], train["pipeline_ms_per_batch"]):
+        for value in (single["speedup_p50"], frames["speedup_p50"], frames["read_fps"], frames["live_fps"], train["pipeline_ms_per_batch"]):
             assert _positive(value)
         assert math.isfinite(train["overhead"]) and math.isfinite(train["cpu_overhead"])
 
@@ -90,12 +92,14 @@ class TestQuickBench:
         for section in ("webcam", "training"):
             reruns = quick_bench[section]["streamlit_reruns"]
             assert reruns["reruns"] > 0 and _positive(reruns["pause_ms"]["p50"])
+        assert _positive(quick_bench["webcam"]["streamlit_reruns"]["read_fps"])
 
     def test_fast_path_gives_model_predicts_outputs(self, quick_bench):
         agreement = quick_bench["agreement"]
         assert agreement["allclose"]
         assert agreement["same_argmax"] == 1.0 and agreement["classify_same_argmax"] == 1.0
         assert quick_bench["single_digit"]["same_answer"] == 1.0
+        assert quick_bench["webcam"]["same_number_as_baseline"] == 1.0
 
     def test_start_up_is_timed(self, quick_bench):
         startup = quick_bench["startup"]

@@ -43,8 +43,12 @@ def show(path: str, recognizer: Recognizer, model_input: np.ndarray) -> None:
         milliseconds = (time.perf_counter() - started) * 1000
         inputs, cam, saliency = st.columns(3)
         inputs.image(charts.pixels(model_input, 5), caption="Input (28x28)", clamp=True)
-        cam.image(charts.pixels(explanation.grad_cam, 5), caption=f"Grad-CAM: where the evidence for {explanation.digit} is", clamp=True)
-        saliency.image(charts.pixels(explanation.saliency, 5), caption="Saliency: pixels that move the score most", clamp=True)
+        cam.image(
+            charts.pixels(explanation.grad_cam, 5),
+            caption=f"Grad-CAM: where the evidence for {explanation.digit} lies (for a 1, often the empty space beside it)",
+            clamp=True,
+        )
+        saliency.image(charts.pixels(explanation.saliency, 5), caption="Saliency: the strokes that moved the score most", clamp=True)
         for name, maps in explanation.feature_maps.items():
             peaks = np.maximum(maps.max(axis=(0, 1), keepdims=True), 1e-8)
             channels = np.transpose(maps / peaks, (2, 0, 1))  # (channels, h, w), each map scaled to its own maximum

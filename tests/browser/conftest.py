@@ -39,6 +39,7 @@ CAMERA_FRAMES = 30  # 3 s at 10 fps, played in a loop
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 expect.set_options(timeout=EXPECT_MS)
+_running: list[AppServer] = []  # servers of this test run that are still up, for the logs of a failed test
 
 
 class AppServer:
@@ -53,6 +54,7 @@ class AppServer:
         command += ["--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT)
+        _running.append(self)
 
     def wait_until_healthy(self) -> None:
         deadline = time.monotonic() + SERVER_START_SECONDS
@@ -72,6 +74,7 @@ class AppServer:
         return self.log_path.read_text(errors="replace")[-5000:]
 
     def stop(self) -> None:
+        _running.remove(self)
         self.process.terminate()
         try:
             self.process.wait(timeout=30)
@@ -121,6 +124,15 @@ class App:
         """The page names in the sidebar navigation, in order."""
         return [text.split("\n")[-1].strip() for text in self.page.locator("[data-testid='stSidebarNav'] a").all_inner_texts()]
 
+    def cut_off_texts(self) -> list[str]:
+        """Texts of the main area cut short with an ellipsis ("Start traini…") because their element is too narrow."""
+        return self.page.get_by_test_id("stMain").evaluate(
+            """main => Array.from(main.querySelectorAll('*'))
+                .filter(element => getComputedStyle(element).textOverflow === 'ellipsis' && element.scrollWidth > element.clientWidth)
+                .map(element => element.textContent.trim())
+                .filter(text => text !== '')"""
+        )
+
     def exceptions(self) -> Locator:
         return self.page.locator("[data-testid='stException']")
 
@@ -129,6 +141,16 @@ class App:
         path = SCREENSHOTS / f"{name}.png"
         self.page.screenshot(path=path)
         return path
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed browser test reports the end of each running server's log (tracebacks from the app land there)."""
+    report = yield
+    if report.failed:
+        for server in _running:
+            report.sections.append((f"streamlit log ({server.url})", server.log()))
+    return report
 
 
 def require_chromium() -> None:
@@ -151,6 +173,12 @@ def camera_video(mnist, tmp_path_factory) -> Path:
     # Each frame is a new photograph (paper, light, tilt, size) of the same handwriting, all JPEG quality 90.
     frames = [compose(digits, labels, np.random.default_rng(seed), jpeg_quality=90).image for seed in range(CAMERA_FRAMES)]
     return write_y4m(frames, tmp_path_factory.mktemp("camera") / f"{CAMERA_NUMBER}.y4m", fps=10)
+
+
+@pytest.fixture(scope="session")
+def camera_number() -> str:
+    """The number the fake camera shows."""
+    return CAMERA_NUMBER
 
 
 @pytest.fixture(scope="session")
@@ -224,8 +252,8 @@ def app(new_app) -> App:
 
 @pytest.fixture(scope="module")
 def module_app(chromium, app_server) -> Iterator[App]:
-    """One tab kept for all the tests of a module: a journey told in steps (a training run: start, watch, stop)."""
-    context = chromium.new_context(viewport={"width": 1280, "height": 1000})
+    """One tab kept for all the tests of a module: a journey told in steps (start, watch, stop)."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 1000}, permissions=["camera"])
     context.set_default_timeout(WAIT_MS)
     yield App(context.new_page(), app_server)
     context.close()
