@@ -2,7 +2,10 @@
 
 import streamlit as st
 
-from pages.ui import models
+from pages.ui import (
+    models,
+    routing,  # noqa: F401  (applies the Streamlit fixes before any page runs)
+)
 
 st.set_page_config(page_title="Digit Lab: handwritten digit recognition", page_icon="✍️", layout="wide")
 

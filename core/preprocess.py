@@ -68,8 +68,9 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     if image.ndim == 2:
         return _unit_range(image)
     if image.dtype in (np.uint8, np.uint16):
-        # NOTE: the colour channels are weighed one at a time: a float copy of a 40-megapixel RGBA photo is 640 MB.
-        gray = _luminance(image)
+        # NOTE: never a float copy of all channels: for a 40-megapixel RGBA photo that is 640 MB. 8-bit images
+        # (every camera frame) go through OpenCV's integer conversion; 16-bit ones are weighed channel by channel.
+        gray = _unit_range(cv2.cvtColor(image[:, :, :3], cv2.COLOR_RGB2GRAY)) if image.dtype == np.uint8 else _luminance(image)
         alpha = image[:, :, 3] if image.shape[2] == 4 else None
         if alpha is not None and alpha.min() < 0.99 * np.iinfo(image.dtype).max:
             gray = _composite_on_backdrop(gray, _unit_range(alpha))
@@ -163,7 +164,7 @@ def _paper_is_light(gray: np.ndarray) -> bool:
         ring = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
         low, high = np.percentile(gray, (1, 99))
         return float(np.median(ring)) > (low + high) / 2
-    factor = 160 / max(gray.shape)
+    factor = min(1.0, 64 / max(gray.shape))  # a coarse view is enough to tell dark ink from light
     small = cv2.resize(gray, (max(16, round(gray.shape[1] * factor)), max(16, round(gray.shape[0] * factor))), interpolation=cv2.INTER_AREA)
     levels = (small * 255).astype(np.uint8)
     background = cv2.medianBlur(levels, (min(levels.shape) // 3) | 1)
@@ -239,8 +240,11 @@ def _remove_rules(mask: np.ndarray) -> np.ndarray:
     """Erase ruled lines: straight runs longer than a third of the image and thin, horizontal or vertical."""
     height, width = mask.shape
     lines = np.zeros_like(mask)
-    for length, shape in ((width // 3, (width // 3, 1)), (height // 3, (1, height // 3))):
-        if length >= 30:
+    # Openings with kernels this long cost milliseconds per frame: only try a direction in which some row or
+    # column holds enough ink to contain such a run.
+    row_ink, column_ink = np.count_nonzero(mask, axis=1), np.count_nonzero(mask, axis=0)
+    for length, shape, most in ((width // 3, (width // 3, 1), row_ink.max()), (height // 3, (1, height // 3), column_ink.max())):
+        if length >= 30 and most >= length:
             kernel = cv2.getStructuringElement(cv2.MORPH_RECT, shape)
             straight = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
             # A pen stroke can be as long (a tall 1 on the canvas, a digit in a tight crop) but is thicker than a

@@ -1,7 +1,26 @@
-"""Routing fix for direct page URLs on a fresh server (the only place that touches Streamlit internals)."""
+"""The only place that touches Streamlit internals: direct page URLs on a fresh server, and Keras's global state."""
+
+import sys
 
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
+from streamlit.runtime.scriptrunner import script_runner
+
+
+def _close_matplotlib_only() -> None:
+    """Streamlit's after-run clean-up, minus `keras.backend.clear_session()`.
+
+    NOTE: Streamlit calls clear_session() after every script and fragment run. Here that is every 0.5 s (the
+    webcam readout and training chart refresh), and it resets Keras's global state under the models other
+    sessions are using and a training job's thread, while holding the GIL for up to a second (the live webcam
+    fell to under 1 frame per second). This app builds models only in core, deliberately, so it opts out.
+    """
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        pyplot.close("all")
+
+
+script_runner._clean_problem_modules = _close_matplotlib_only
 
 
 def ensure_app_navigation() -> None:
