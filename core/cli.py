@@ -101,9 +101,10 @@ def _train(args: argparse.Namespace) -> int:
     data = load_mnist()
     result = train(config, data, save_to=output, name=args.name, verbose=1 if sys.stdout.isatty() else 2)
     print(result.message)
-    if result.path is None:
-        return 1
-    print(f"Saved {result.path}")
+    if result.model is None:
+        return 1  # diverged: nothing saved
+    if result.path is not None:
+        print(f"Saved {result.path}")
     return 0
 
 

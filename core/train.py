@@ -148,6 +148,9 @@ class AppliedToShare(layers.Layer):
         self.inner, self.share = inner, share
         self.seed_generator = keras.random.SeedGenerator(seed)
 
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        self.inner.build(input_shape)
+
     def call(self, images: tf.Tensor, training: bool = True) -> tf.Tensor:  # (B, 28, 28, 1) -> same
         if not training or self.share <= 0:
             return images
@@ -253,8 +256,42 @@ def strategy_for(config: TrainConfig) -> tf.distribute.Strategy:
         return tf.distribute.MirroredStrategy()
     if config.distribution == "multi_worker":
         # Reads the cluster from TF_CONFIG; without it, this is a one-worker cluster on this machine.
+        _reduce_scalars_across_workers()
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def _reduce_scalars_across_workers() -> None:
+    """Work around Keras 3's multi-worker fit (keras-team/keras#20585, tensorflow/tensorflow#72388).
+
+    NOTE: Keras averages each step's outputs across workers with strategy.reduce("MEAN", value, axis=0), which fails
+    for the scalar loss and accuracy ("Invalid reduction dimension 0 for input with 0 dimensions"). Scalars are
+    averaged with axis=None instead; everything else, and every other strategy, goes through Keras unchanged.
+    """
+    from keras.src.backend.tensorflow import trainer as tensorflow_trainer
+
+    original = tensorflow_trainer.reduce_per_replica
+    if getattr(original, "reduces_scalars", False):
+        return
+
+    def reduce_per_replica(values: Any, strategy: tf.distribute.Strategy, reduction: str = "auto") -> Any:
+        if reduction in ("auto", "mean") and tensorflow_trainer._collective_all_reduce_multi_worker(strategy):
+            return keras.tree.map_structure(lambda value: strategy.reduce("MEAN", value, axis=None if value.shape.rank == 0 else 0), values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica.reduces_scalars = True  # type: ignore[attr-defined]
+    tensorflow_trainer.reduce_per_replica = reduce_per_replica
+
+
+def _build_from_local_batch(model: keras.Model, batches: tf.data.Dataset) -> None:
+    """Let a multi-worker fit build the model from one ordinary batch (keras-team/keras#20585).
+
+    NOTE: before training, Keras averages the first *data* batch across workers only to learn its shapes; across
+    hosts that reduce fails. One local batch has the same shapes, so this model's build step is handed that.
+    """
+    first_batch = next(iter(batches))
+    trainer_build = type(model)._maybe_symbolic_build
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: trainer_build(model, data_batch=first_batch)
 
 
 def compiled_model(config: TrainConfig, steps_per_epoch: int) -> keras.Model:
@@ -443,6 +480,8 @@ def train(
     steps_per_epoch = math.ceil(len(splits.x_train) / config.batch_size)
     with strategy.scope():
         model = compiled_model(config, steps_per_epoch)
+    if config.distribution == "multi_worker":
+        _build_from_local_batch(model, train_batches)
     divergence = StopOnDivergence()
     stop_callbacks: list[keras.callbacks.Callback] = [divergence]
     stopper = StopOnEvent(stop_event) if stop_event is not None else None
@@ -473,7 +512,11 @@ def train(
     if card.metrics["test_accuracy"] < CHANCE_LEVEL:
         # Some settings (SGD at a learning rate of 1.0) kill every unit without the loss ever exploding.
         message += " The network is no better than guessing: the learning rate is probably too high."
-    path = save_model(model, card, save_to) if save_to is not None else None
+    # Every worker of a cluster holds the same weights; the chief (worker 0) alone writes the file.
+    chief = getattr(strategy.cluster_resolver, "task_id", 0) in (0, None) if config.distribution == "multi_worker" else True
+    if not chief:
+        message += " Worker 0 saves the model."
+    path = save_model(model, card, save_to) if save_to is not None and chief else None
     return TrainResult(model, card, status, message, history, path)
 
 
