@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import gc
 import json
 import math
 import os
@@ -67,8 +66,6 @@ class Plan:
     train_steps: int  # steps per timed epoch
     train_epochs: int  # timed epochs per fit() call, after one untimed epoch (iterator start-up, tracing)
     train_rounds: int  # fit() calls per side, alternating
-    rerun_rounds: int  # fit() calls per side with Streamlit's per-rerun clean-up running alongside
-    rerun_epochs: int  # timed epochs per fit() call in those
     memory_train_steps: int  # steps of the training-memory run on the full 60,000 images (0: one whole epoch)
     distribution_train_size: int
     browser: bool  # drive the app in Chromium (start-up, Draw, Webcam) when Chromium is installed
@@ -89,8 +86,6 @@ QUICK = Plan(
     train_steps=8,
     train_epochs=1,
     train_rounds=3,  # odd: the median of the per-round ratios is one real round
-    rerun_rounds=1,
-    rerun_epochs=1,
     memory_train_steps=20,
     distribution_train_size=600,
     browser=False,
@@ -108,8 +103,6 @@ FULL = Plan(
     train_steps=30,
     train_epochs=3,
     train_rounds=7,
-    rerun_rounds=2,
-    rerun_epochs=1,
     memory_train_steps=0,
     distribution_train_size=2000,
     browser=True,
@@ -143,14 +136,11 @@ def bench(model_path: str | os.PathLike[str], quick: bool = False) -> dict[str, 
     clock("single_digit")
     frames, numbers = camera_frames(data.x_test, data.y_test, plan)
     results["webcam"] = webcam(recognizer, frames, numbers, plan)
-    # NOTE: this process then holds about what the app serving Webcam holds, which sets the cost of a collection.
-    results["webcam"]["streamlit_reruns"] = read_under_reruns(recognizer, frames, plan)
     clock("webcam")
     children = start_training_children(plan) if plan.overlap_children else {}
     try:
         pair = training_pair(data, plan)
         results["training"] = training(pair, plan)
-        results["training"]["streamlit_reruns"] = training_under_reruns(pair, plan)
         clock("training")
 
         # Fresh processes: start-up (timed), then memory and tf.distribute (untimed, together).
@@ -345,61 +335,6 @@ def webcam(recognizer: Any, frames: list[np.ndarray], numbers: list[str], plan: 
     }
 
 
-class StreamlitReruns:
-    """What Streamlit does after every script or fragment run, repeated in a thread at the pages' rerun rate.
-
-    NOTE: Streamlit's ScriptRunner calls `keras.backend.clear_session()` after each run whenever Keras is imported
-    (`_clean_problem_modules`), then `gc.collect(2)` (`runner.postScriptGC`, on by default). With TensorFlow loaded a
-    full collection holds the GIL for a long time, and clear_session also empties TensorFlow's kernel cache. The
-    Webcam and Train pages rerun a fragment every 0.5 s, so this runs beside every frame read and training step.
-    Replayed here (core never imports Streamlit) to measure its cost without a browser.
-    """
-
-    def __init__(self, interval: float = STREAMLIT_RERUN_INTERVAL) -> None:
-        self.interval = interval
-        self.pauses: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="streamlit-reruns", daemon=True)
-
-    def _run(self) -> None:
-        import keras
-
-        while not self._stop.wait(self.interval):
-            began = time.perf_counter()
-            keras.backend.clear_session()
-            gc.collect(2)
-            self.pauses.append(time.perf_counter() - began)
-
-    def __enter__(self) -> StreamlitReruns:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def read_under_reruns(recognizer: Any, frames: list[np.ndarray], plan: Plan) -> dict[str, Any]:
-    """read() per frame while Streamlit's per-rerun clean-up runs every 0.5 s, as on the Webcam page."""
-    seconds: list[float] = []
-    with StreamlitReruns() as reruns:
-        passes, started = 0, time.perf_counter()
-        # At least read_repeats passes over the frames, and long enough for several clean-ups to land among them.
-        while passes < plan.read_repeats or len(reruns.pauses) < 4:
-            for frame in frames:
-                began = time.perf_counter()
-                recognizer.read(frame)
-                seconds.append(time.perf_counter() - began)
-            passes += 1
-        elapsed = time.perf_counter() - started
-    return {
-        "read_ms": _milliseconds(seconds),
-        "read_fps": round(len(seconds) / elapsed, 1),  # frames read back to back: what the page could show
-        "pause_ms": _milliseconds(reruns.pauses or [0.0]),
-        "reruns": len(reruns.pauses),
-    }
-
-
 # --- Training: bare model.fit vs the app's training loop ------------------------------------------------------------
 
 
@@ -435,12 +370,10 @@ def _cpu_seconds() -> float:
 
 
 def app_callbacks() -> list[Any]:
-    """The callbacks core.train.train runs for the Train page: NaN guard, Stop button, live chart monitor."""
-    import keras
+    """The callbacks core.train.train runs for the Train page: divergence guard, Stop button, live chart monitor."""
+    from core.train import ProgressMonitor, StopOnDivergence, StopOnEvent
 
-    from core.train import ProgressMonitor, StopOnEvent
-
-    return [keras.callbacks.TerminateOnNaN(), StopOnEvent(threading.Event()), ProgressMonitor()]
+    return [StopOnDivergence(), StopOnEvent(threading.Event()), ProgressMonitor()]
 
 
 @dataclass
@@ -529,28 +462,6 @@ def _pipeline_seconds_per_batch(dataset: Any, batches: int) -> float:
     for _ in range(batches):
         next(iterator)
     return (time.perf_counter() - began) / batches
-
-
-def training_under_reruns(pair: TrainingPair, plan: Plan) -> dict[str, Any]:
-    """Bare fit vs the app's fit while Streamlit's per-rerun clean-up runs, as when the Train page is open."""
-    timings: dict[str, list[float]] = {"bare": [], "app": []}
-    pauses: list[float] = []
-    for round_index in range(plan.rerun_rounds):
-        for side in ("bare", "app") if round_index % 2 == 0 else ("app", "bare"):
-            if side == "bare":
-                timings["bare"] += _timed_fit(pair.bare, pair.dataset, [], plan.rerun_epochs, plan)[0]
-                continue
-            with StreamlitReruns() as reruns:
-                timings["app"] += _timed_fit(pair.app, pair.dataset, app_callbacks(), plan.rerun_epochs, plan)[0]
-            pauses += reruns.pauses
-    bare_ms, app_ms = _milliseconds(timings["bare"]), _milliseconds(timings["app"])
-    return {
-        "bare_ms_per_step": bare_ms,
-        "app_ms_per_step": app_ms,
-        "overhead": round(app_ms["p50"] / bare_ms["p50"] - 1, 4),
-        "pause_ms": _milliseconds(pauses or [0.0]),
-        "reruns": len(pauses),
-    }
 
 
 # --- Start-up: the Streamlit server, the Home page, the first Draw prediction ---------------------------------------
@@ -986,11 +897,8 @@ def verdicts(results: dict[str, Any]) -> dict[str, bool]:
         "identical_outputs": agree["allclose"] and agree["same_argmax"] == 1.0 and agree["classify_same_argmax"] == 1.0,
         "read_same_as_baseline": frames["same_number_as_baseline"] == 1.0,
         "read_p95": frames["read_ms"]["p95"] <= READ_P95_MS,
-        "read_p95_streamlit_reruns": frames["streamlit_reruns"]["read_ms"]["p95"] <= READ_P95_MS,
-        "read_fps_streamlit_reruns": frames["streamlit_reruns"]["read_fps"] >= CAMERA_FPS,
         "live_fps": frames["live_fps"] >= CAMERA_FPS,
         "training_overhead": train["overhead"] <= TRAINING_OVERHEAD,
-        "training_overhead_streamlit_reruns": train["streamlit_reruns"]["overhead"] <= TRAINING_OVERHEAD,
         "input_pipeline_ahead": train["pipeline_ms_per_batch"] < train["app_ms_per_step"]["p50"],
         "chart_throttled": train["chart_points_per_second"] <= 1 / CHART_INTERVAL + 0.5,
         "home_without_tensorflow": not startup["home_imports_tensorflow"],
@@ -1010,8 +918,6 @@ def report_table(results: dict[str, Any]) -> str:
     single, agree, frames, train = results["single_digit"], results["agreement"], results["webcam"], results["training"]
     startup, memory, distribution = results["startup"], results["memory"], results["distribution"]
     passed = results["verdicts"]
-    reruns = frames["streamlit_reruns"]
-    train_reruns = train["streamlit_reruns"]
     parts = startup["first_prediction_parts_s"]
 
     def verdict(name: str) -> str:
@@ -1044,14 +950,6 @@ def report_table(results: dict[str, Any]) -> str:
             "PASS" if passed["read_p95"] and passed["read_same_as_baseline"] else "FAIL",
         ),
         (
-            "Webcam frame while Streamlit reruns a fragment every 0.5 s",
-            f"read() alone: p95 {frames['read_ms']['p95']:.2f} ms, {frames['read_fps']:.0f} frames/s back to back",
-            f"read(): {ms(reruns['read_ms'])}, {reruns['read_fps']:.0f} frames/s; each rerun's clean-up pauses "
-            f"{reruns['pause_ms']['p50']:.0f} ms",
-            f"target p95 <= {READ_P95_MS:g} ms and >= {CAMERA_FPS:g} frames/s",
-            "PASS" if passed["read_p95_streamlit_reruns"] and passed["read_fps_streamlit_reruns"] else "FAIL",
-        ),
-        (
             "Live reader, frames back to back (read + boxes)",
             f"camera {CAMERA_FPS:g} fps",
             f"{frames['live_fps']:.0f} fps",
@@ -1073,16 +971,9 @@ def report_table(results: dict[str, Any]) -> str:
         (
             f"Training step, {train['train_size']:,} images, {train['steps_timed']} steps per side",
             f"bare model.fit: {train['bare_ms_per_step']['p50']:.1f} ms/step (CPU {train['bare_cpu_ms_per_step']:.0f} ms)",
-            f"app fit + ProgressMonitor, StopOnEvent, TerminateOnNaN: {train['app_ms_per_step']['p50']:.1f} ms/step (CPU {train['app_cpu_ms_per_step']:.0f} ms)",
+            f"app fit + ProgressMonitor, StopOnEvent, StopOnDivergence: {train['app_ms_per_step']['p50']:.1f} ms/step (CPU {train['app_cpu_ms_per_step']:.0f} ms)",
             f"{train['overhead']:+.1%} (median of rounds; CPU time {train['cpu_overhead']:+.1%}); target <= +{TRAINING_OVERHEAD:.0%}",
             verdict("training_overhead"),
-        ),
-        (
-            "Training step while Streamlit reruns the Train page's fragment every 0.5 s",
-            f"bare model.fit: {train_reruns['bare_ms_per_step']['p50']:.1f} ms/step",
-            f"app fit: {train_reruns['app_ms_per_step']['p50']:.1f} ms/step; each clean-up pauses {train_reruns['pause_ms']['p50']:.0f} ms",
-            f"{train_reruns['overhead']:+.1%}; target <= +{TRAINING_OVERHEAD:.0%}",
-            verdict("training_overhead_streamlit_reruns"),
         ),
         (
             "Input pipeline (tf.data, parallel map, prefetch)",

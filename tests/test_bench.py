@@ -30,11 +30,8 @@ VERDICTS = (
     "identical_outputs",
     "read_same_as_baseline",
     "read_p95",
-    "read_p95_streamlit_reruns",
-    "read_fps_streamlit_reruns",
     "live_fps",
     "training_overhead",
-    "training_overhead_streamlit_reruns",
     "input_pipeline_ahead",
     "chart_throttled",
     "home_without_tensorflow",
@@ -87,12 +84,6 @@ class TestQuickBench:
         for value in (single["speedup_p50"], frames["speedup_p50"], frames["read_fps"], frames["live_fps"], train["pipeline_ms_per_batch"]):
             assert _positive(value)
         assert math.isfinite(train["overhead"]) and math.isfinite(train["cpu_overhead"])
-
-    def test_streamlit_reruns_are_measured(self, quick_bench):
-        for section in ("webcam", "training"):
-            reruns = quick_bench[section]["streamlit_reruns"]
-            assert reruns["reruns"] > 0 and _positive(reruns["pause_ms"]["p50"])
-        assert _positive(quick_bench["webcam"]["streamlit_reruns"]["read_fps"])
 
     def test_fast_path_gives_model_predicts_outputs(self, quick_bench):
         agreement = quick_bench["agreement"]
