@@ -98,7 +98,7 @@ class TrainConfig:
     @property
     def augmentations(self) -> tuple[str, ...]:
         """Names of the augmentations switched on, e.g. ("rotate", "shift")."""
-        return tuple(name.removeprefix("augment_") for name, on in self.to_dict().items() if name.startswith("augment_") and on)
+        return tuple(name.removeprefix("augment_") for name, on in self.to_dict().items() if name.startswith("augment_") and on is True)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

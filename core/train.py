@@ -395,8 +395,11 @@ class ProgressMonitor(keras.callbacks.Callback):
             self._progress.batches.append({"epoch": self._epoch + (batch + 1) / steps, **_floats(logs)})
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        steps = self.params.get("steps") or 1
         with self._lock:
-            self._progress.epoch_logs.append({"epoch": epoch + 1, **_floats(logs or {})})
+            # Keras ends an epoch that Stop cut short too; only whole epochs go on the chart, as on the model card.
+            if self._progress.steps_done >= (epoch + 1) * steps:
+                self._progress.epoch_logs.append({"epoch": epoch + 1, **_floats(logs or {})})
 
 
 def _floats(logs: dict[str, Any]) -> dict[str, float]:

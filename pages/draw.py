@@ -1,5 +1,10 @@
 """Draw: write digits on a canvas (mouse or finger) and see the prediction after every stroke; or upload a photo."""
 
+from pages.ui.routing import ensure_app_navigation
+
+# First, before the heavy imports below: on a fresh server's first direct visit this reruns through app.py.
+ensure_app_navigation()
+
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
@@ -7,9 +12,7 @@ from core.imageio import ImageFileError, read_image_bytes, to_display
 from core.inference import Reading
 from core.live import draw_reading
 from pages.ui import charts, models
-from pages.ui.routing import ensure_app_navigation
 
-ensure_app_navigation()
 CANVAS_SIZES = {"Wide (numbers)": (560, 280), "Narrow (phone)": (320, 240)}
 
 st.title("Draw")

@@ -1,14 +1,17 @@
 """Evaluate: accuracy on the MNIST test set, confusion matrix, per-class scores, mistakes, and two models compared."""
 
+from pages.ui.routing import ensure_app_navigation
+
+# First, before the heavy imports below: on a fresh server's first direct visit this reruns through app.py.
+ensure_app_navigation()
+
 import numpy as np
 import streamlit as st
 
 from core.data import REMEDY, DatasetError, load_mnist, mnist_available
 from pages.ui import charts, models
 from pages.ui.evaluation import evaluation_for
-from pages.ui.routing import ensure_app_navigation
 
-ensure_app_navigation()
 SIZES = [500, 1000, 2000, 5000, 10000]
 
 st.title("Evaluate")

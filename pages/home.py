@@ -1,11 +1,13 @@
 """Home: what the app does, the active model, and a tour of the pages."""
 
+from pages.ui.routing import ensure_app_navigation
+
+# First, before the heavy imports below: on a fresh server's first direct visit this reruns through app.py.
+ensure_app_navigation()
+
 import streamlit as st
 
 from pages.ui import models
-from pages.ui.routing import ensure_app_navigation
-
-ensure_app_navigation()
 
 st.title("✍️ Digit Lab")
 st.markdown(

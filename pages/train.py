@@ -1,14 +1,17 @@
 """Train: every hyperparameter, live loss and accuracy charts, Stop at any moment, and a comparison of runs."""
 
+from pages.ui.routing import ensure_app_navigation
+
+# First, before the heavy imports below: on a fresh server's first direct visit this reruns through app.py.
+ensure_app_navigation()
+
 import streamlit as st
 
 from core.config import TrainConfig
 from core.data import REMEDY, DatasetError, load_mnist, mnist_available
 from pages.ui import charts, controls
-from pages.ui.routing import ensure_app_navigation
 from pages.ui.training import RunRecord, finish_job, is_recorded, start_job
 
-ensure_app_navigation()
 QUICK = {"epochs": 2, "train_size": 6000, "batch_size": 128}
 
 st.title("Train")

@@ -1,5 +1,10 @@
 """Webcam: digits held up to a camera are read live, boxed and labelled on the video; a snapshot fallback."""
 
+from pages.ui.routing import ensure_app_navigation
+
+# First, before the heavy imports below: on a fresh server's first direct visit this reruns through app.py.
+ensure_app_navigation()
+
 import av
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
@@ -7,10 +12,7 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 from core.imageio import ImageFileError, read_image_bytes
 from core.live import LiveReader, draw_reading
 from pages.ui import models
-from pages.ui.routing import ensure_app_navigation
 from pages.ui.webrtc import ICE_SERVERS_VARIABLE, rtc_configuration, turn_configured
-
-ensure_app_navigation()
 
 st.title("Webcam")
 st.caption("Write digits on paper in dark ink and hold them up to the camera. Each frame is read; boxes show what was found.")

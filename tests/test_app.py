@@ -239,6 +239,7 @@ def trained(mnist, tmp_path_factory):
 class TestTinyTrainingRun:
     def test_it_finishes_with_a_success_message(self, trained):
         assert not trained.at.exception
+        assert [error.value for error in trained.at.error] == []
         assert trained.at.success[0].value.startswith("Finished")
 
     def test_the_live_chart_plots_the_epoch_losses(self, trained):
@@ -321,3 +322,15 @@ class TestModelUpload:
         at.sidebar.file_uploader(key="models_upload").upload("broken.keras", b"not a keras model at all").run()
         assert at.sidebar.selectbox(key="models_active").value == SHIPPED_LABEL
         assert at.sidebar.selectbox(key="models_active").options == [SHIPPED_LABEL]
+
+
+class TestKerasState:
+    def test_survives_a_script_run(self, routed):
+        # Streamlit clears Keras's global state after every run by default, under models that other sessions and a
+        # training thread are using (and, every 0.5 s, stalling the live webcam); pages/ui/routing.py opts out.
+        import keras
+
+        before = keras.backend.get_uid("digit-lab-probe")
+        open_app(PAGES["Home"])
+
+        assert keras.backend.get_uid("digit-lab-probe") == before + 1

@@ -79,7 +79,9 @@ def row_run(images):
 @pytest.fixture(scope="module")
 def train_run(mnist, tmp_path_factory):
     output = tmp_path_factory.mktemp("trained") / "cli.keras"
-    switches_off = ["--no-" + spec.name.replace("_", "-") for spec in parameters() if spec.name.startswith("augment_")]
+    switches_off = [
+        "--no-" + spec.name.replace("_", "-") for spec in parameters() if spec.name.startswith("augment_") and spec.type in (bool, "bool")
+    ]
     arguments = [
         *["train", "--epochs", "1", "--train-size", "500", "--batch-size", "64", "--seed", "3", "--name", "cli"],
         *switches_off,

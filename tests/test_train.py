@@ -163,6 +163,12 @@ class TestStop:
         assert job.result.card.epochs_completed == 0
         assert "Stopped" in job.result.card.notes and "Stopped" in job.result.message
 
+    def test_chart_of_a_run_stopped_mid_epoch_shows_no_whole_epoch(self, stopped_job):
+        job, _, _, _ = stopped_job
+
+        assert job.progress().epoch_logs == []
+        assert job.progress().batches  # the batches it did run are still charted
+
     def test_stopped_model_is_still_evaluated(self, stopped_job):
         job, _, _, _ = stopped_job
 

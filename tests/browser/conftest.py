@@ -139,6 +139,7 @@ class App:
     def screenshot(self, name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
+        self.page.mouse.move(0, 0)  # no hover effects (the video's controls) in the picture
         self.page.screenshot(path=path)
         return path
 
