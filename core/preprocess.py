@@ -156,21 +156,32 @@ def ink_map(image: np.ndarray) -> InkMap:
 def _paper_is_light(gray: np.ndarray) -> bool:
     """True for dark ink on light paper.
 
-    Ink is what departs sharply from its neighbourhood: subtract a local median (which follows shadows and
-    gradients across a page) and see whether the strong departures are dark or light. Images too small to
-    have a neighbourhood (tight crops, 16x16 scans) fall back to the shade of their outer ring.
+    Usually the outer ring of the image is paper (a canvas, a crop, a scan), and when it is clearly at one end
+    of a clearly contrasted image's range, that settles it. Otherwise (little ink in a big picture, shadows across a photographed page), ink is what departs
+    sharply from its neighbourhood: subtract a local median, which follows the shadows, and see whether the
+    strong departures are dark or light.
     """
-    if min(gray.shape) < 64:
-        ring = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-        low, high = np.percentile(gray, (1, 99))
-        return float(np.median(ring)) > (low + high) / 2
     factor = min(1.0, 64 / max(gray.shape))  # a coarse view is enough to tell dark ink from light
     small = cv2.resize(gray, (max(16, round(gray.shape[1] * factor)), max(16, round(gray.shape[0] * factor))), interpolation=cv2.INTER_AREA)
+    ring = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    low, high = _quantiles(small, (0.01, 0.99))
+    (ring_median,) = _quantiles(ring, (0.5,))
+    paper = (ring_median - low) / max(high - low, 1e-6)  # 0: the darkest level, 1: the lightest
+    if min(gray.shape) < 64 or (high - low > 0.25 and not 0.15 < paper < 0.85):
+        return paper > 0.5
     levels = (small * 255).astype(np.uint8)
     background = cv2.medianBlur(levels, (min(levels.shape) // 3) | 1)
     residual = levels.astype(np.int16) - background.astype(np.int16)
-    darkest, lightest = np.percentile(residual, (0.5, 99.5))
+    darkest, lightest = _quantiles(residual, (0.005, 0.995))
     return bool(-darkest > lightest)
+
+
+def _quantiles(values: np.ndarray, fractions: tuple[float, ...]) -> list[float]:
+    """Order statistics (nearest rank) from one partial sort: np.percentile costs ~0.3 ms on a 112x112 crop."""
+    flat = values.ravel()
+    ranks = [round(fraction * (flat.size - 1)) for fraction in fractions]
+    ordered = np.partition(flat, ranks)
+    return [float(ordered[rank]) for rank in ranks]
 
 
 def _flatten_background(ink: np.ndarray) -> np.ndarray:

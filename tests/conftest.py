@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+from resources import require
 
 import core  # noqa: F401  (first: it loads pylibsrtp before anything can import TensorFlow; see core/__init__.py)
 
 REPO = Path(__file__).resolve().parent.parent
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def _require(condition: bool, message: str) -> None:
-    """Skip on a user's machine that lacks a resource; under CI=true the suite must never skip for that."""
-    if not condition:
-        if IN_CI:
-            pytest.fail(f"{message} (CI=true: this must not be skipped)")
-        pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
 def mnist():
     from core.data import load_mnist, mnist_available
 
-    _require(mnist_available(), "MNIST is not available: set MNIST_PATH=../shared/data/mnist.npz")
+    require(mnist_available(), "MNIST is not available: set MNIST_PATH=../shared/data/mnist.npz")
     return load_mnist()
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import _require
+from resources import require
 
 from core.data import ENV_VAR, IDX_FILES, NPZ_KEYS, DatasetError, load_mnist, mnist_available
 
@@ -21,7 +21,7 @@ TEST_LABEL_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 @pytest.fixture(scope="module")
 def idx_folder():
     folder = SHARED_DATA / "mnist-idx"
-    _require(all((folder / name).exists() for name in IDX_FILES.values()), f"The official IDX files are not in {folder}.")
+    require(all((folder / name).exists() for name in IDX_FILES.values()), f"The official IDX files are not in {folder}.")
     return folder
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from conftest import _require
+from resources import require
 
 from core.devsets import devsets_dir, load_semeion, load_usps
 from core.measure import naive_inputs
@@ -69,7 +69,7 @@ def rows(mnist):
 def devsets():
     """The two real non-MNIST handwriting sets: {"usps": (images, labels), "semeion": (images, labels)}."""
     folder = devsets_dir()
-    _require((folder / "usps" / "zip.test.gz").exists() and (folder / "semeion" / "semeion.data").exists(), f"No dev sets in {folder}.")
+    require((folder / "usps" / "zip.test.gz").exists() and (folder / "semeion" / "semeion.data").exists(), f"No dev sets in {folder}.")
     return {"usps": load_usps("test"), "semeion": load_semeion()}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from conftest import _require
+from resources import require
 
 from core.devsets import devsets_dir, load_usps
 from core.measure import devset_scores, naive_inputs
@@ -81,7 +81,7 @@ class TestWriteY4m:
 class TestDevsetScores:
     @pytest.fixture(scope="class")
     def usps_scores(self, recognizer):
-        _require((devsets_dir() / "usps" / "zip.test.gz").exists(), f"No USPS dev set in {devsets_dir()}.")
+        require((devsets_dir() / "usps" / "zip.test.gz").exists(), f"No USPS dev set in {devsets_dir()}.")
         images, labels = load_usps("test")
         sample = np.random.default_rng(1).choice(len(labels), 100, replace=False)
         return devset_scores(recognizer, images[sample], labels[sample]), images[sample], labels[sample]

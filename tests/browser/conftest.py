@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
+from resources import require
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "docs" / "screenshots"
@@ -36,7 +37,6 @@ WAIT_MS = 240_000  # a first page imports TensorFlow and loads the model; a busy
 EXPECT_MS = 120_000  # an answer on the page (a reading, a message) on a busy machine
 CAMERA_NUMBER = "307"  # what the fake camera shows, written with real MNIST test digits
 CAMERA_FRAMES = 30  # 3 s at 10 fps, played in a loop
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 expect.set_options(timeout=EXPECT_MS)
 _running: list[AppServer] = []  # servers of this test run that are still up, for the logs of a failed test
@@ -156,12 +156,10 @@ def pytest_runtest_makereport(item, call):
 
 def require_chromium() -> None:
     """Skip without Chromium on a user's machine; under CI=true a missing browser fails the run instead."""
-    if CHROMIUM.exists():
-        return
-    message = f"Chromium is not installed at {CHROMIUM}: install it with `apt-get install -y chromium` (the tests never download a browser)"
-    if IN_CI:
-        pytest.fail(f"{message} (CI=true: browser tests must not be skipped)")
-    pytest.skip(message)
+    require(
+        CHROMIUM.exists(),
+        f"Chromium is not installed at {CHROMIUM}: install it with `apt-get install -y chromium` (the tests never download a browser)",
+    )
 
 
 @pytest.fixture(scope="session")
