@@ -202,8 +202,8 @@ def _flatten_background(ink: np.ndarray) -> np.ndarray:
         background = cv2.morphologyEx(small, cv2.MORPH_OPEN, kernel)
         background = cv2.blur(background, (side, side))
         background = cv2.resize(background, (width, height), interpolation=cv2.INTER_LINEAR)
-    flat = np.clip(ink - background, 0.0, 1.0)
-    return flat.astype(np.float32)
+    # ink <= 1 and background >= 0, so the difference only needs clipping at zero.
+    return np.maximum(ink - background, np.float32(0.0), dtype=np.float32)
 
 
 def _threshold(flat: np.ndarray) -> np.ndarray:
@@ -212,10 +212,10 @@ def _threshold(flat: np.ndarray) -> np.ndarray:
     peak = float(cv2.GaussianBlur(flat, (3, 3), 0).max())
     if peak < MIN_CONTRAST:
         return np.zeros(flat.shape, np.uint8)
-    levels = np.clip(flat * (255.0 / peak), 0, 255).astype(np.uint8)
+    levels = cv2.convertScaleAbs(flat, alpha=255.0 / peak)  # flat >= 0: scaled, rounded and saturated to uint8
     otsu, _ = cv2.threshold(levels, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     cut = max(otsu, 255.0 * 0.3, 255.0 * MIN_CONTRAST / peak)
-    return np.where(levels > cut, np.uint8(255), np.uint8(0))
+    return cv2.threshold(levels, cut, 255, cv2.THRESH_BINARY)[1]
 
 
 # --- Finding digits -----------------------------------------------------------------------------------------------
@@ -429,8 +429,9 @@ def to_mnist(digit: np.ndarray) -> np.ndarray:
     factor = WORK_BOX / max(height, width)
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
     large = cv2.resize(digit, size, interpolation=cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR)
-    binary = np.where(large > 0.5 * float(large.max()), np.uint8(255), np.uint8(0)) if large.max() > 0 else large.astype(np.uint8)
-    binary = _normalise_stroke(np.pad(binary, 8))  # pad so thickening is not clipped
+    peak = float(large.max())
+    binary = cv2.threshold(large, 0.5 * peak, 255, cv2.THRESH_BINARY)[1].astype(np.uint8) if peak > 0 else np.zeros(large.shape, np.uint8)
+    binary = _normalise_stroke(cv2.copyMakeBorder(binary, 8, 8, 8, 8, cv2.BORDER_CONSTANT, value=0))  # room to thicken
     ys, xs = np.nonzero(binary)
     if len(xs) == 0:
         return np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
@@ -438,7 +439,8 @@ def to_mnist(digit: np.ndarray) -> np.ndarray:
     factor = MNIST_BOX / max(binary.shape)
     size = (max(1, round(binary.shape[1] * factor)), max(1, round(binary.shape[0] * factor)))
     box = cv2.resize(binary.astype(np.float32) * np.float32(1 / 255), size, interpolation=cv2.INTER_AREA)  # (<=20, <=20)
-    return np.clip(_centre_of_mass_in_28(box), 0.0, 1.0)  # area-averaging can overshoot 1.0 by a rounding error
+    canvas = _centre_of_mass_in_28(box)
+    return np.minimum(canvas, np.float32(1.0), out=canvas)  # area-averaging can overshoot 1.0 by a rounding error
 
 
 def _centre_of_mass_in_28(box: np.ndarray) -> np.ndarray:
@@ -451,8 +453,8 @@ def _centre_of_mass_in_28(box: np.ndarray) -> np.ndarray:
     # NOTE: not cv2.moments, which reads an (N, 2) array, such as a thin 1 that is 2 pixels wide, as N points.
     centre_y = float(box.sum(axis=1) @ np.arange(height)) / mass
     centre_x = float(box.sum(axis=0) @ np.arange(width)) / mass
-    left = int(np.clip(round(MNIST_SIZE / 2 - centre_x), 0, MNIST_SIZE - width))
-    top = int(np.clip(round(MNIST_SIZE / 2 - centre_y), 0, MNIST_SIZE - height))
+    left = min(max(round(MNIST_SIZE / 2 - centre_x), 0), MNIST_SIZE - width)
+    top = min(max(round(MNIST_SIZE / 2 - centre_y), 0), MNIST_SIZE - height)
     canvas[top : top + height, left : left + width] = box
     return canvas
 

@@ -18,9 +18,10 @@ import pytest
 from core.bench import raw_crops, report_table
 
 REPO = Path(__file__).resolve().parent.parent
-SECTIONS = ("machine", "single_digit", "agreement", "webcam", "training", "startup", "memory", "distribution", "verdicts")
+SECTIONS = ("machine", "single_digit", "agreement", "explain", "webcam", "training", "startup", "memory", "distribution", "verdicts")
 LATENCIES = {
     "single_digit": ("predict_ms", "classify_ms", "model_call_ms"),
+    "explain": ("explain_ms",),
     "webcam": ("read_ms", "baseline_ms"),
     "training": ("bare_ms_per_step", "app_ms_per_step"),
 }
