@@ -100,9 +100,9 @@ FULL = Plan(
     blank_frames=20,
     read_repeats=3,
     train_size=60_000,
-    train_steps=30,
+    train_steps=25,
     train_epochs=3,
-    train_rounds=7,
+    train_rounds=11,
     memory_train_steps=0,
     distribution_train_size=2000,
     browser=True,
@@ -409,19 +409,20 @@ def training(pair: TrainingPair, plan: Plan) -> dict[str, Any]:
     cpu: dict[str, list[float]] = {"bare": [], "app": []}
     paired, chart_points, chart_seconds = [], 0, 0.0
     for round_index in range(plan.train_rounds):
-        round_medians = {}
+        round_best = {}
         for side in ("bare", "app") if round_index % 2 == 0 else ("app", "bare"):
             callbacks = app_callbacks() if side == "app" else []
             began = time.perf_counter()
             wall, cpu_seconds = _timed_fit(pair.bare if side == "bare" else pair.app, pair.dataset, callbacks, plan.train_epochs, plan)
             timings[side] += wall
             cpu[side] += cpu_seconds
-            round_medians[side] = float(np.median(wall))
+            # The fastest epoch of each fit: a shared machine's noise only ever adds time (as timeit takes the min).
+            round_best[side] = min(wall)
             if side == "app":
                 chart_points += len(callbacks[-1].snapshot().batches)
                 chart_seconds += time.perf_counter() - began
         # Each round's two fits ran minutes apart at most: their ratio cancels slow changes in the machine's load.
-        paired.append(round_medians["app"] / round_medians["bare"])
+        paired.append(round_best["app"] / round_best["bare"])
     pipeline = _pipeline_seconds_per_batch(pair.dataset, plan.train_steps * 2)
     bare_cpu, app_cpu = float(np.median(cpu["bare"])), float(np.median(cpu["app"]))
     return {
@@ -1000,7 +1001,7 @@ def report_table(results: dict[str, Any]) -> str:
             f"Training step, {train['train_size']:,} images, {train['steps_timed']} steps per side",
             f"bare model.fit: {train['bare_ms_per_step']['p50']:.1f} ms/step (CPU {train['bare_cpu_ms_per_step']:.0f} ms)",
             f"app fit + ProgressMonitor, StopOnEvent, StopOnDivergence: {train['app_ms_per_step']['p50']:.1f} ms/step (CPU {train['app_cpu_ms_per_step']:.0f} ms)",
-            f"{train['overhead']:+.1%} (median of rounds; CPU time {train['cpu_overhead']:+.1%}); target <= +{TRAINING_OVERHEAD:.0%}",
+            f"{train['overhead']:+.1%} (median over {len(train['overhead_per_round'])} rounds of fastest-epoch ratios; CPU time {train['cpu_overhead']:+.1%}); target <= +{TRAINING_OVERHEAD:.0%}",
             verdict("training_overhead"),
         ),
         (

@@ -139,3 +139,22 @@ class TestFastPathMatchesModelPredict:
         model_inputs = np.stack([prediction.model_input for prediction in predictions])[..., None]  # (64, 28, 28, 1)
         expected = recognizer.model.predict(model_inputs, verbose=0).argmax(axis=1)
         assert [prediction.digit for prediction in predictions] == expected.tolist()
+
+
+class TestBaselineRecognizer:
+    """The bench's baseline must really call model.predict, or its speed-ups compare the fast path with itself."""
+
+    def test_baseline_reads_through_model_predict_with_the_same_answer(self, recognizer, mnist, monkeypatch):
+        from core.bench import with_model_predict
+        from core.synth import compose
+
+        frame = compose(mnist.x_test[:3], mnist.y_test[:3], np.random.default_rng(5))
+        expected = recognizer.read(frame.image)
+        calls = []
+        predict = recognizer.model.predict
+        monkeypatch.setattr(recognizer.model, "predict", lambda *args, **kwargs: calls.append(1) or predict(*args, **kwargs))
+
+        reading = with_model_predict(recognizer).read(frame.image)
+
+        assert calls, "the baseline never called model.predict"
+        assert reading.number == expected.number == frame.number
