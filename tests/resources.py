@@ -19,3 +19,10 @@ def require(condition: bool, message: str) -> None:
         if IN_CI:
             pytest.fail(f"{message} (CI=true: this must not be skipped)")
         pytest.skip(message)
+
+
+def assert_one_line_error(message: str, name: str, problem: str) -> None:
+    """A user-facing error: one line that starts with the file's name and says what is wrong with it."""
+    assert message.startswith(f"{name}: "), message
+    assert problem in message, message
+    assert "\n" not in message, message

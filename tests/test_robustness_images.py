@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
+from resources import assert_one_line_error
 
 from core.imageio import MAX_PIXELS, ImageFileError, read_image_bytes, read_image_file
 
@@ -97,16 +98,14 @@ class TestBrokenImageFiles:
         with pytest.raises(ImageFileError) as caught:
             read_image_file(image_files / name)
 
-        message = str(caught.value)
-        assert message.startswith(f"{name}: ") and problem in message
-        assert "\n" not in message
+        assert_one_line_error(str(caught.value), name, problem)
 
     @pytest.mark.parametrize(("name", "problem"), BROKEN.items())
     def test_uploaded_bytes_give_the_same_error(self, image_files, name, problem):
         with pytest.raises(ImageFileError) as caught:
             read_image_bytes((image_files / name).read_bytes(), name)
 
-        assert str(caught.value).startswith(f"{name}: ") and problem in str(caught.value)
+        assert_one_line_error(str(caught.value), name, problem)
 
     def test_missing_file_is_named(self, tmp_path):
         with pytest.raises(ImageFileError, match=r"^gone\.png: cannot be opened"):
@@ -346,7 +345,7 @@ class TestDrawPageUploads:
 
         assert not app.exception
         (error,) = app.main.error
-        assert error.value.startswith(f"{name}: ") and BROKEN[name] in error.value
+        assert_one_line_error(error.value, name, BROKEN[name])
 
     def test_good_upload_after_a_broken_one_is_read(self, draw_page, image_files, digit):
         label, _ = digit

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import pytest
 from keras import layers
+from resources import assert_one_line_error
 
 from core.config import TrainConfig
 from core.model import MAX_MODEL_BYTES, ModelCard, ModelFileError, build_model, check_model_file, load_model, save_model
@@ -126,9 +127,7 @@ class TestBrokenModelFiles:
         with pytest.raises(ModelFileError) as caught:
             load_model(model_files / name)
 
-        message = str(caught.value)
-        assert message.startswith(f"{name}: ") and problem in message
-        assert "\n" not in message
+        assert_one_line_error(str(caught.value), name, problem)
 
     @pytest.mark.parametrize("name", ["good.keras", "good.h5"])
     def test_the_good_files_they_were_made_from_load(self, model_files, name):
@@ -145,7 +144,7 @@ class TestModelsThatCarryCode:
         with pytest.raises(ModelFileError) as caught:
             load_model(model_files / name)
 
-        assert str(caught.value).startswith(f"{name}: ") and reason in str(caught.value)
+        assert_one_line_error(str(caught.value), name, reason)
         assert "could run anything" in str(caught.value)
 
     @pytest.mark.parametrize("name", CARRYING_CODE)
@@ -238,7 +237,7 @@ class TestModelUploads:
 
         assert not app.exception
         (error,) = app.sidebar.error
-        assert error.value.startswith(f"{name}: ") and BROKEN[name] in error.value
+        assert_one_line_error(error.value, name, BROKEN[name])
         assert app.sidebar.selectbox(key="models_active").value.startswith("Shipped")
 
     def test_refused_upload_is_not_kept_on_the_server(self, app, model_files):
@@ -251,7 +250,7 @@ class TestModelUploads:
         upload_model(app, name, (model_files / name).read_bytes())
 
         (error,) = app.sidebar.error
-        assert error.value.startswith(f"{name}: ") and "Lambda layer" in error.value
+        assert_one_line_error(error.value, name, "Lambda layer")
         assert not marker.exists()
 
     def test_upload_over_the_limit_is_refused(self, app):
