@@ -101,7 +101,9 @@ def _read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
+@functools.lru_cache(maxsize=1)
 def _load_from_keras() -> Mnist:
+    """Keras's own copy (downloaded once into ~/.keras), parsed once per process like `_load_cached`."""
     try:
         import keras
 

@@ -8,10 +8,8 @@ ensure_app_navigation()
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from core.imageio import ImageFileError, read_image_bytes, to_display
-from core.inference import Reading
-from core.live import draw_reading
-from pages.ui import charts, models
+from core.inference import MIN_CONFIDENCE, Reading
+from pages.ui import charts, models, photos
 
 CANVAS_SIZES = {"Wide (numbers)": (560, 280), "Narrow (phone)": (320, 240)}
 
@@ -74,11 +72,4 @@ upload = st.file_uploader(
     "A photo or scan with one or more digits", type=["png", "jpg", "jpeg", "bmp", "webp", "tif", "tiff"], key="draw_upload"
 )
 if upload is not None:
-    try:
-        photo = read_image_bytes(upload.getvalue(), upload.name)
-        photo_reading = recognizer.read(photo)
-    except (ImageFileError, ValueError) as error:
-        st.error(str(error) if str(error).startswith(upload.name) else f"{upload.name}: {error}")
-    else:
-        st.image(draw_reading(to_display(photo), photo_reading), channels="BGR", width=560)
-        st.markdown(f"**Read:** {photo_reading.number or 'no digits found'}")
+    photos.show_reading(upload.getvalue(), upload.name, MIN_CONFIDENCE, width=560)

@@ -10,7 +10,7 @@ import streamlit as st
 from core.config import TrainConfig
 from core.data import REMEDY, DatasetError, load_mnist, mnist_available
 from pages.ui import charts, controls
-from pages.ui.training import RunRecord, finish_job, is_recorded, start_job
+from pages.ui.training import RunRecord, augmentation_preview, finish_job, is_recorded, start_job
 
 QUICK = {"epochs": 2, "train_size": 6000, "batch_size": 128}
 
@@ -83,10 +83,7 @@ if runs:
 
 with st.expander("What augmentation does to the training images"):
     try:
-        from core.train import augmentation_preview
-
-        sample = load_mnist().x_train[:8]
-        grid = augmentation_preview(config, sample, copies=5)  # (8, 6, 28, 28)
+        grid = augmentation_preview(config)  # (8, 6, 28, 28)
         st.image(
             charts.pixels(charts.tile(grid), 3),
             caption="Left column: originals; then random augmentations with the current settings.",

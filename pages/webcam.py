@@ -9,9 +9,8 @@ import av
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from core.imageio import ImageFileError, read_image_bytes
-from core.live import LiveReader, draw_reading
-from pages.ui import models
+from core.live import LiveReader
+from pages.ui import models, photos
 from pages.ui.webrtc import ICE_SERVERS_VARIABLE, rtc_configuration, turn_configured
 
 st.title("Webcam")
@@ -76,11 +75,4 @@ if not turn_configured():
 with st.expander("No live video? Take a snapshot instead", expanded=not turn_configured()):
     snapshot = st.camera_input("Snapshot", key="webcam_snapshot")
     if snapshot is not None:
-        try:
-            photo = read_image_bytes(snapshot.getvalue(), "snapshot")
-            reading = recognizer.read(photo, min_confidence=threshold)
-        except (ImageFileError, ValueError) as error:
-            st.error(str(error))
-        else:
-            st.image(draw_reading(photo[..., :3], reading), channels="BGR")
-            st.markdown(f"**Read:** {reading.number or 'no digits found'}")
+        photos.show_reading(snapshot.getvalue(), "snapshot", threshold)

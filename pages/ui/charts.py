@@ -106,13 +106,6 @@ def confidence_histogram(confidences: np.ndarray, correct: np.ndarray) -> go.Fig
     return figure
 
 
-def heatmap(values: np.ndarray, title: str, colorscale: str = "Inferno") -> go.Figure:
-    figure = go.Figure(go.Heatmap(z=values, colorscale=colorscale, showscale=False))
-    figure.update_layout(title=title, yaxis_autorange="reversed", xaxis_visible=False, yaxis_visible=False, height=220, **COMPACT)
-    figure.update_yaxes(scaleanchor="x")
-    return figure
-
-
 def tile(grid: np.ndarray, gap: int = 2) -> np.ndarray:
     """Arrange (rows, columns, h, w) images in one picture with thin dark gaps.  -> (H, W)."""
     rows, columns, height, width = grid.shape

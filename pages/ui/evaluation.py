@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from core.evaluate import Evaluation
 
 
+# NOTE: not st.cache_resource on the evaluation itself: its progress bar is drawn from inside the computation, and
+# Streamlit refuses (CacheReplayClosureError) a cached function that writes to an element created outside it.
 @st.cache_resource
 def _store() -> tuple[threading.Lock, OrderedDict]:
     return threading.Lock(), OrderedDict()

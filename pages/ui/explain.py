@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
 
 @st.cache_resource(max_entries=8)
-def _explainer(path: str, _recognizer: Recognizer) -> Explainer:
+def _explainer(path: str, modified: float, _recognizer: Recognizer) -> Explainer:  # keyed like models._load_recognizer
     from core.explain import Explainer
 
     return Explainer(_recognizer.model)
@@ -34,7 +35,7 @@ def show(path: str, recognizer: Recognizer, model_input: np.ndarray) -> None:
     with st.container(key="draw-explain"):
         st.subheader("Inside the network")
         try:
-            explainer = _explainer(path, recognizer)
+            explainer = _explainer(path, os.path.getmtime(path), recognizer)
         except ValueError as error:
             st.info(str(error))
             return

@@ -125,18 +125,18 @@ def _checked_upload(data: bytes | None, name: str) -> Path:
     return path
 
 
-def show_card(card: ModelCard, *, container=st) -> None:
+def show_card(card: ModelCard) -> None:
     """Accuracy, size and how the model was trained."""
     accuracy = card.metrics.get("test_accuracy")
-    container.metric("MNIST test accuracy", f"{accuracy:.2%}" if accuracy is not None else "unknown")
-    container.caption(card.summary())
+    st.metric("MNIST test accuracy", f"{accuracy:.2%}" if accuracy is not None else "unknown")
+    st.caption(card.summary())
     config = card.train_config
     if config is not None:
-        with container.expander("How it was trained"):
+        with st.expander("How it was trained"):
             st.json(config.to_dict(), expanded=False)
             st.caption(f"{card.epochs_completed} epochs in {card.training_seconds:.0f} s; calibration temperature {card.temperature}")
     if card.notes:
-        container.caption(card.notes)
+        st.caption(card.notes)
 
 
 def sidebar() -> None:

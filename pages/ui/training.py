@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+import numpy as np
 import streamlit as st
 
 from core.config import TrainConfig
-from core.data import Mnist
+from core.data import Mnist, load_mnist
 from pages.ui import models
 
 
@@ -24,10 +24,10 @@ class RunRecord:
     status: str = ""
     val_accuracy: float | None = None
     test_accuracy: float | None = None
-    path: Path | None = None
 
     def row(self) -> dict[str, Any]:
-        changed = {key: value for key, value in self.config.to_dict().items() if value != getattr(TrainConfig(), key)}
+        defaults = TrainConfig().to_dict()
+        changed = {key: value for key, value in self.config.to_dict().items() if value != defaults[key]}
         return {
             "run": self.label,
             "status": self.status,
@@ -36,6 +36,20 @@ class RunRecord:
             "epochs": len(self.epochs),
             "changed from defaults": ", ".join(f"{key}={value}" for key, value in changed.items()) or "none",
         }
+
+
+# NOTE: cached because the expander holding the preview runs on every rerun of Train, even closed, and the preview
+# runs the Keras augmentation layers; it changes only with the settings.
+@st.cache_data(max_entries=8, show_spinner=False)
+def _augmentation_preview(settings: dict[str, Any]) -> np.ndarray:
+    from core.train import augmentation_preview
+
+    return augmentation_preview(TrainConfig.from_dict(settings), load_mnist().x_train[:8], copies=5)
+
+
+def augmentation_preview(config: TrainConfig) -> np.ndarray:
+    """Eight MNIST training images and five random augmentations of each.  -> (8, 6, 28, 28) float32."""
+    return _augmentation_preview(config.to_dict())
 
 
 @st.cache_resource
@@ -72,7 +86,6 @@ def finish_job(job: Any) -> None:
     if result is not None and result.model is not None:
         record.val_accuracy = result.card.metrics.get("val_accuracy")
         record.test_accuracy = result.card.metrics.get("test_accuracy")
-        record.path = result.path
         if result.path is not None:
             models.add_model(f"Trained: {record.label}", result.path, result.card)
     runs.append(record)
