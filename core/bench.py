@@ -497,11 +497,12 @@ def startup(model_path: str | os.PathLike[str], data: Any, scratch: Path, plan: 
     digits = scratch / "digits.npz"
     np.savez(digits, images=data.x_test[:100], labels=data.y_test[:100])
     app = _run_script(_APP_CHILD, [str(REPO / "app.py"), str(digits), repr(time.time())], timeout=600)
+    if app["errors"]:
+        raise BenchError(f"The app raised while its start-up was timed: {'; '.join(app['errors'])}")
     results.update(
         home_script_s=app["home_seconds"],
         home_imports_tensorflow=app["home_imports_tensorflow"],
         model_loads=app["model_loads"],
-        app_test_errors=app["errors"],
         app_test_peak_mb=app["peak_mb"],
     )
     served = None

@@ -112,7 +112,7 @@ class Recognizer:
         candidates = groups + [preprocess.union(groups[i], groups[j]) for i, j in pairs]
         inputs = np.stack([preprocess.to_mnist(preprocess.crop_group(ink, labels, group)) for group in candidates])  # (N, 28, 28)
         probabilities = self.probabilities(inputs)  # one batch: the digits and every two-piece alternative
-        groups, inputs, probabilities = _resolve_pairs(groups, pairs, inputs, probabilities)
+        groups, inputs, probabilities = _resolve_pairs(candidates, len(groups), pairs, inputs, probabilities)
         breaks = set(preprocess.row_breaks(groups))
         digits: list[DigitReading] = []
         rejected: list[Box] = []
@@ -131,29 +131,20 @@ class Recognizer:
 
 
 def _resolve_pairs(
-    groups: list[preprocess.Group], pairs: list[tuple[int, int]], inputs: np.ndarray, probabilities: np.ndarray
+    candidates: list[preprocess.Group], count: int, pairs: list[tuple[int, int]], inputs: np.ndarray, probabilities: np.ndarray
 ) -> tuple[list[preprocess.Group], np.ndarray, np.ndarray]:
     """Merge each ambiguous pair (neighbours i, i + 1) whose union reads as one digit more surely than the two
-    parts read as two digits. inputs/probabilities hold the groups first, then one union per pair.
+    parts read as two digits. candidates/inputs/probabilities hold the `count` groups first, then one union per pair.
     """
-    count = len(groups)
     merges: dict[int, int] = {}  # first index of a merged pair -> row of its union
     for offset, (first, second) in enumerate(pairs):
         if first in merges or first - 1 in merges:
             continue  # a group joins at most one pair
         if probabilities[count + offset].max() > probabilities[first].max() * probabilities[second].max():
             merges[first] = count + offset
-    chosen_groups, rows = [], []
-    for index, group in enumerate(groups):
-        if index - 1 in merges:
-            continue  # absorbed into the previous group's union
-        if index in merges:
-            chosen_groups.append(preprocess.union(group, groups[index + 1]))
-            rows.append(merges[index])
-        else:
-            chosen_groups.append(group)
-            rows.append(index)
-    return chosen_groups, inputs[rows], probabilities[rows]
+    # A merged pair is replaced by its union's row; its second group is absorbed.
+    rows = [merges.get(index, index) for index in range(count) if index - 1 not in merges]
+    return [candidates[row] for row in rows], inputs[rows], probabilities[rows]
 
 
 def _no_digit() -> Prediction:

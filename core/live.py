@@ -22,7 +22,6 @@ class Readout:
     number: str
     confidences: tuple[float, ...]
     fps: float
-    frames: int
     milliseconds: float  # time to read the last frame
 
 
@@ -47,7 +46,7 @@ class LiveReader:
         self.min_confidence = min_confidence  # the page's slider writes it; a float assignment is atomic
         # NOTE: the lock guards the readout shared between the WebRTC worker thread and the Streamlit script thread.
         self._lock = threading.Lock()
-        self._readout = Readout("", (), 0.0, 0, 0.0)
+        self._readout = Readout("", (), 0.0, 0.0)
         self._times: deque[float] = deque(maxlen=30)
 
     def process(self, frame: np.ndarray) -> np.ndarray:
@@ -63,7 +62,7 @@ class LiveReader:
             span = self._times[-1] - self._times[0]
             fps = (len(self._times) - 1) / span if span > 0 else 0.0
             confidences = tuple(round(digit.confidence, 3) for digit in reading.digits)
-            self._readout = Readout(reading.number, confidences, fps, self._readout.frames + 1, (finished - started) * 1000)
+            self._readout = Readout(reading.number, confidences, fps, (finished - started) * 1000)
         return draw_reading(frame, reading)
 
     def readout(self) -> Readout:

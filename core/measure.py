@@ -12,7 +12,7 @@ import numpy as np
 from core.data import load_mnist
 from core.devsets import load_semeion, load_usps
 from core.evaluate import expected_calibration_error
-from core.inference import Recognizer
+from core.inference import MIN_CONFIDENCE, Recognizer
 from core.synth import frames_from_digits
 
 
@@ -26,7 +26,7 @@ def devset_scores(recognizer: Recognizer, images: np.ndarray, labels: np.ndarray
     predictions = [recognizer.classify(image, min_confidence=0.0) for image in images]
     probabilities = np.stack([prediction.probabilities for prediction in predictions])
     read = np.array([-1 if prediction.digit is None else prediction.digit for prediction in predictions])
-    confident = probabilities.max(axis=1) >= 0.6
+    confident = probabilities.max(axis=1) >= MIN_CONFIDENCE  # the recognizer's own "no digit" threshold (0.6)
     return {
         "n": len(labels),
         "accuracy": float((read == labels).mean()),

@@ -16,9 +16,7 @@ from keras import layers
 from core.config import TrainConfig
 from core.modelfile import (  # noqa: F401  (re-exported: callers import these from core.model too)
     CARD_ENTRY,
-    H5_CARD_ATTRIBUTE,
     MAX_MODEL_BYTES,
-    MODEL_SUFFIXES,
     MODELS_DIR,
     SHIPPED_MODEL,
     ModelCard,
@@ -59,14 +57,22 @@ class Deslant(layers.Layer):
         zeros, ones = tf.zeros_like(skew), tf.ones_like(skew)
         # Output pixel (x, y) reads input (x + skew * (y - centre_y), y): a shear that keeps the centre in place.
         transforms = tf.stack([ones, skew, -skew * centre_y, zeros, ones, zeros, zeros, zeros], axis=1)
-        return tf.raw_ops.ImageProjectiveTransformV3(
-            images=images,
-            transforms=transforms,
-            output_shape=tf.constant([28, 28]),
-            fill_value=0.0,
-            interpolation="BILINEAR",
-            fill_mode="CONSTANT",
-        )
+        return transform_images(images, transforms, "BILINEAR")
+
+
+def transform_images(images: tf.Tensor, transforms: tf.Tensor, interpolation: str) -> tf.Tensor:
+    """Per-image projective transforms of (B, 28, 28, 1) images, each row mapping output pixels to input pixels.
+
+    transforms: (B, 8) as [a0, a1, a2, b0, b1, b2, c0, c1]; outside the image is black (no ink).
+    """
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=transforms,
+        output_shape=tf.constant([28, 28]),
+        fill_value=0.0,
+        interpolation=interpolation,
+        fill_mode="CONSTANT",
+    )
 
 
 def build_model(config: TrainConfig) -> keras.Model:

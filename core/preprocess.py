@@ -194,7 +194,8 @@ def _flatten_background(ink: np.ndarray) -> np.ndarray:
     height, width = ink.shape
     if min(height, width) < 64:
         # Too small for lighting to vary: the background is the faintest level present.
-        background = np.full_like(ink, float(np.percentile(ink, 5)))
+        (faintest,) = _quantiles(ink, (0.05,))
+        background = np.full_like(ink, faintest)
     else:
         small = cv2.resize(ink, (max(1, width // 4), max(1, height // 4)), interpolation=cv2.INTER_AREA)
         side = max(3, (min(small.shape) // 4) | 1)

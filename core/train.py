@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import os
@@ -21,7 +22,7 @@ from keras import layers
 
 from core.config import TrainConfig
 from core.data import Mnist
-from core.model import MODELS_DIR, ModelCard, build_model, save_model
+from core.model import MODELS_DIR, ModelCard, build_model, save_model, transform_images
 
 USER_MODELS_ENV = "MNIST_USER_MODELS"
 CHANCE_LEVEL = 0.2  # test accuracy below this (guessing scores 0.1) means the network learned nothing
@@ -189,14 +190,7 @@ class FitToBox(layers.Layer):
         # Projective transforms map output to input pixels: [1, 0, -dx, 0, 1, -dy, 0, 0].
         zeros, ones = tf.zeros_like(shift_x), tf.ones_like(shift_x)
         transforms = tf.stack([ones, zeros, -shift_x, zeros, ones, -shift_y, zeros, zeros], axis=1)
-        centred = tf.raw_ops.ImageProjectiveTransformV3(
-            images=fitted,
-            transforms=transforms,
-            output_shape=tf.constant([28, 28]),
-            fill_value=0.0,
-            interpolation="NEAREST",
-            fill_mode="CONSTANT",
-        )
+        centred = transform_images(fitted, transforms, "NEAREST")
         empty = tf.reduce_any(ink, axis=[1, 2])[:, None, None, None]
         return tf.where(empty, centred, images)
 
@@ -361,16 +355,7 @@ class ProgressMonitor(keras.callbacks.Callback):
         """A copy that the caller may read at leisure while training continues."""
         with self._lock:
             progress = self._progress
-            return TrainingProgress(
-                progress.total_steps,
-                progress.steps_done,
-                progress.epochs,
-                progress.started,
-                list(progress.batches),
-                list(progress.epoch_logs),
-                progress.status,
-                progress.message,
-            )
+            return dataclasses.replace(progress, batches=list(progress.batches), epoch_logs=list(progress.epoch_logs))
 
     def finish(self, status: str, message: str = "") -> None:
         with self._lock:
