@@ -28,6 +28,14 @@ except DatasetError as error:
     st.error(str(error))
     st.stop()
 
+
+def gallery(indices: np.ndarray, captions: list[str]) -> None:
+    """MNIST test images, eight to a row, each with its caption."""
+    columns = st.columns(8)
+    for position, (index, caption) in enumerate(zip(indices, captions, strict=True)):
+        columns[position % 8].image(charts.pixels(data.x_test[index] / 255.0, 3), caption=caption, clamp=True)
+
+
 with st.container(key="eval-metrics", horizontal=True):
     st.metric("Accuracy", f"{evaluation.accuracy:.2%}")
     st.metric("Loss", f"{evaluation.loss:.4f}")
@@ -51,10 +59,10 @@ with mistakes_tab:
     if digit != "all":
         wrong = wrong[evaluation.labels[wrong] == digit]
     st.caption(f"{len(wrong)} mistakes, most confident first (showing up to 48).")
-    columns = st.columns(8)
-    for position, index in enumerate(wrong[:48]):
-        caption = f"true {evaluation.labels[index]}, read {evaluation.predictions[index]} ({evaluation.confidences[index]:.0%})"
-        columns[position % 8].image(charts.pixels(data.x_test[index] / 255.0, 3), caption=caption, clamp=True)
+    gallery(
+        wrong[:48],
+        [f"true {evaluation.labels[i]}, read {evaluation.predictions[i]} ({evaluation.confidences[i]:.0%})" for i in wrong[:48]],
+    )
 with confidence_tab:
     correct = evaluation.predictions == evaluation.labels
     st.plotly_chart(charts.confidence_histogram(evaluation.confidences, correct), key="eval_confidence")
@@ -80,7 +88,4 @@ with compare_tab:
         )
         disagree = np.flatnonzero(first.predictions != second.predictions)
         st.caption(f"The models disagree on {len(disagree)} of {count:,} test images (showing up to 32).")
-        columns = st.columns(8)
-        for position, index in enumerate(disagree[:32]):
-            caption = f"true {first.labels[index]}: A {first.predictions[index]}, B {second.predictions[index]}"
-            columns[position % 8].image(charts.pixels(data.x_test[index] / 255.0, 3), caption=caption, clamp=True)
+        gallery(disagree[:32], [f"true {first.labels[i]}: A {first.predictions[i]}, B {second.predictions[i]}" for i in disagree[:32]])
