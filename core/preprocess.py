@@ -168,12 +168,32 @@ def _paper_is_light(gray: np.ndarray) -> bool:
     (ring_median,) = _quantiles(ring, (0.5,))
     paper = (ring_median - low) / max(high - low, 1e-6)  # 0: the darkest level, 1: the lightest
     if min(gray.shape) < 64 or (high - low > 0.25 and not 0.15 < paper < 0.85):
+        middle = (low + high) / 2
+        ring_light = float(np.mean(ring > middle))
+        if abs(ring_light - 0.5) < 0.2:
+            return _paper_is_light_by_vote(ring_light, small > middle)
         return paper > 0.5
     levels = (small * 255).astype(np.uint8)
     background = cv2.medianBlur(levels, (min(levels.shape) // 3) | 1)
     residual = levels.astype(np.int16) - background.astype(np.int16)
     darkest, lightest = _quantiles(residual, (0.005, 0.995))
     return bool(-darkest > lightest)
+
+
+def _paper_is_light_by_vote(ring_light: float, light: np.ndarray) -> bool:
+    """Polarity when the outline is as much ink as paper (a bold 0 or 8 in a tight crop touches every edge).
+
+    Three weak cues vote: the outline's majority, the whole picture's majority (ink usually covers less than
+    paper) and the pieces (a digit is one or two strokes, while the paper around it is cut into more: its holes,
+    the corners the strokes cut off). Each alone misreads some bold or broken digits; two rarely agree wrongly.
+    """
+    light_share = float(light.mean())
+    light_pieces = cv2.connectedComponents(light.astype(np.uint8))[0] - 1
+    dark_pieces = cv2.connectedComponents((~light).astype(np.uint8))[0] - 1
+    votes = [ring_light > 0.5, light_share > 0.5]
+    if light_pieces != dark_pieces:
+        votes.append(light_pieces > dark_pieces)
+    return sum(votes) * 2 > len(votes) if len(votes) == 3 else light_share > 0.5
 
 
 def _quantiles(values: np.ndarray, fractions: tuple[float, ...]) -> list[float]:
