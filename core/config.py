@@ -75,8 +75,15 @@ class TrainConfig:
     augment_stretch: bool = _param(True, "Make digits narrower or wider (aspect x0.65 to x1.5).", group="Augmentation")
     augment_shift: bool = _param(True, "Jitter position (±1.5 px) and size (±10%).", group="Augmentation")
     augment_stroke: bool = _param(True, "Thicken or thin the pen stroke.", group="Augmentation")
-    # MNIST's writers were American: add 1s with a flag and base and 7s with a crossbar, as Europe writes them.
-    augment_styles: bool = _param(True, "Add 1s with a flag and 7s with a crossbar (European styles).", group="Augmentation")
+    # Forms and some scanners (Semeion's) stretch each digit to fill a square box; recognizing them needs examples
+    # that went through the recognizer's own preprocessing after such a stretch.
+    augment_square: bool = _param(
+        True, "Add copies of a fifth of the digits stretched to fill a square, as form scanners do.", group="Augmentation"
+    )
+    # MNIST's writers were American: add 1s with a flag and base, 7s with a crossbar and hooked 9s, as Europe writes them.
+    augment_styles: bool = _param(
+        True, "Add 1s with a flag, 7s with a crossbar and 9s with a hooked tail (European styles).", group="Augmentation"
+    )
     # Reproducibility and scale.
     seed: int = _param(1, "Seed for the weights, the shuffling and the augmentation.", low=0, high=2**31 - 1, group="Data")
     distribution: str = _param(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import keras
@@ -56,16 +57,17 @@ class Recognizer:
         self.card = card or ModelCard(name=model.name)
         input_shape = tuple(model.inputs[0].shape[1:])
 
+        def predict(batch: tf.Tensor) -> tf.Tensor:
+            return model(tf.reshape(batch, (-1, *input_shape)), training=False)
+
         # NOTE: model.predict builds a tf.data pipeline on every call (~70 ms for one image); a concrete function
         # traced once costs well under a millisecond, gives the same numbers and may be called from any thread.
-        @tf.function(input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
-        def predict(batch: tf.Tensor) -> tf.Tensor:
-            shaped = tf.reshape(batch, (-1, *input_shape))
-            return model(shaped, training=False)
-
-        self._predict = predict.get_concrete_function()
+        # One image (classify, a canvas, most frames) goes through XLA, which fuses the model into one kernel and
+        # halves that again; XLA compiles once per batch size, so other batches take the plain graph.
+        self._predict = tf.function(predict, input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)]).get_concrete_function()
+        self._predict_one = _compiled_for_one(predict)
         # TensorFlow optimises the graph on its first run (hundreds of ms): do it now, not on a user's first frame.
-        self._predict(tf.zeros((1, 28, 28, 1)))
+        self._predict(tf.zeros((2, 28, 28, 1)))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> Recognizer:
@@ -78,7 +80,7 @@ class Recognizer:
         if len(batch) == 0:
             return np.zeros((0, 10), np.float32)
         tensor = tf.convert_to_tensor(np.asarray(batch, np.float32).reshape(-1, 28, 28, 1))
-        return self._predict(tensor).numpy()
+        return (self._predict_one if len(tensor) == 1 and self._predict_one else self._predict)(tensor).numpy()
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         """Calibrated probabilities: the model's log-probabilities divided by the card's temperature.  -> (N, 10)."""
@@ -128,6 +130,17 @@ class Recognizer:
             text += str(best)
             digits.append(DigitReading(best, float(scores[best]), box, scores, model_input))
         return Reading(text, tuple(digits), tuple(rejected))
+
+
+def _compiled_for_one(predict: Callable[[tf.Tensor], tf.Tensor]) -> Callable[[tf.Tensor], tf.Tensor] | None:
+    """`predict` compiled by XLA for a batch of one image, or None for a model XLA cannot compile (a user's file)."""
+    compiled = tf.function(predict, input_signature=[tf.TensorSpec([1, 28, 28, 1], tf.float32)], jit_compile=True)
+    try:
+        function = compiled.get_concrete_function()
+        function(tf.zeros((1, 28, 28, 1)))  # compiles now (a few hundred ms), not on a user's first drawing
+    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+        return None
+    return function
 
 
 def _resolve_pairs(

@@ -54,10 +54,12 @@ class Deslant(layers.Layer):
         mu11 = tf.reduce_sum(ink * dx * dy, axis=[1, 2]) / mass
         mu02 = tf.reduce_sum(ink * dy * dy, axis=[1, 2]) / mass + 1e-6
         skew = tf.clip_by_value(mu11 / mu02, -1.0, 1.0)
-        zeros, ones = tf.zeros_like(skew), tf.ones_like(skew)
-        # Output pixel (x, y) reads input (x + skew * (y - centre_y), y): a shear that keeps the centre in place.
-        transforms = tf.stack([ones, skew, -skew * centre_y, zeros, ones, zeros, zeros, zeros], axis=1)
-        return transform_images(images, transforms, "BILINEAR")
+        # Output pixel (x, y) reads input (x + skew * (y - centre_y), y): a shear that keeps the centre in place,
+        # interpolated linearly along the row, black outside the image. Written as a weighted sum rather than an
+        # image transform so that XLA can compile the whole model (see Recognizer).
+        source = columns + skew[:, None, None] * dy  # (B, 28, 28): the input column each output pixel reads
+        weights = tf.nn.relu(1.0 - tf.abs(source[..., None] - positions))  # (B, 28, 28, 28): tent around it
+        return tf.einsum("byxk,byk->byx", weights, ink)[..., None]
 
 
 def transform_images(images: tf.Tensor, transforms: tf.Tensor, interpolation: str) -> tf.Tensor:

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from core import preprocess
 from core.config import TrainConfig
 from core.data import Mnist
 from core.model import MODELS_DIR, ModelCard, build_model, save_model, transform_images
@@ -67,17 +68,45 @@ def make_splits(config: TrainConfig, data: Mnist) -> Splits:
     if config.augment_styles:
         extra_images, extra_labels = continental_styles(x_train, y_train, np.random.default_rng(config.seed + 100))
         x_train, y_train = np.concatenate([x_train, extra_images]), np.concatenate([y_train, extra_labels])
+    if config.augment_square:
+        extra_images, extra_labels = squared(x_train, y_train, np.random.default_rng(config.seed + 200))
+        x_train, y_train = np.concatenate([x_train, extra_images]), np.concatenate([y_train, extra_labels])
     return Splits(x_train, y_train, data.x_train[validation_ids], data.y_train[validation_ids])
 
 
+def squared(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator, share: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of a random `share` of the digits stretched to fill a square, then laid out by the recognizer's own
+    preprocessing (`to_mnist`), exactly as such a scan is at inference: aspect kept, stroke width normalised.
+    Stretching inside the training graph instead gives a wide digit stretched strokes, which no real scan has.
+    (n, 28, 28) uint8 -> (m, 28, 28) uint8 new images and their labels.
+    """
+    chosen = np.flatnonzero(rng.random(len(images)) < share)
+    squares, kept = [], []
+    for index, image in zip(chosen, images[chosen], strict=True):
+        ys, xs = np.nonzero(image > 64)
+        ink = image[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1] if len(xs) else image
+        if max(ink.shape) > 4 * min(ink.shape):
+            continue  # a plain 1 would become a solid slab
+        square = cv2.resize(ink, (64, 64), interpolation=cv2.INTER_LINEAR)  # the stretch; to_mnist keeps this aspect
+        squares.append((preprocess.to_mnist(square.astype(np.float32) / 255) * 255).round().astype(np.uint8))
+        kept.append(index)
+    if not squares:
+        return np.zeros((0, 28, 28), np.uint8), np.zeros((0,), labels.dtype)
+    return np.stack(squares), labels[kept]
+
+
+STYLED_DIGITS = (1, 7, 9)  # the digits continental_styles adds copies of
+
+
 def continental_styles(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Copies of some 1s and 7s written the continental European way: 1 with a long flag (and often a base),
-    7 with a crossbar. MNIST's writers were American and rarely did either, so without these a flagged 1 reads
-    as 2 or 4 and a crossed 7 as 2.  (n, 28, 28) uint8 -> (m, 28, 28) uint8 new images and their labels.
+    """Copies of some 1s, 7s and 9s written the continental European way: 1 with a long flag (and often a base),
+    7 with a crossbar, 9 with its tail hooked back to the left. MNIST's writers were American and rarely did
+    any of these, so without them a flagged 1 reads as 2 or 4, a crossed 7 as 2 and a hooked 9 as 3 or 8.
+    (n, 28, 28) uint8 -> (m, 28, 28) uint8 new images and their labels.
     """
     styled, styled_labels = [], []
     for image, label in zip(images, labels, strict=True):
-        if label not in (1, 7) or rng.random() > 0.5:
+        if label not in STYLED_DIGITS or rng.random() > 0.5:
             continue
         large = cv2.resize(image, (112, 112), interpolation=cv2.INTER_LINEAR)  # draw at 4x, then area-average down
         rows = np.flatnonzero(large.max(axis=1) > 128)
@@ -89,8 +118,8 @@ def continental_styles(images: np.ndarray, labels: np.ndarray, rng: np.random.Ge
         if label == 1:
             top_x = int(np.flatnonzero(large[top + 2] > 128).mean()) if (large[top + 2] > 128).any() else 56
             # A long flag sloping down to the left; a 7's bar is level, so slopes of 25 degrees and more stay distinct.
-            angle = np.radians(rng.uniform(25, 50))
-            length = height * rng.uniform(0.45, 0.9)
+            angle = np.radians(rng.uniform(25, 65))
+            length = height * rng.uniform(0.45, 1.0)
             end = (int(top_x - length * np.cos(angle)), int(top + 2 + length * np.sin(angle)))
             cv2.line(large, (top_x, top + 2), end, 255, thickness, cv2.LINE_AA)
             if rng.random() < 0.5:
@@ -98,6 +127,18 @@ def continental_styles(images: np.ndarray, labels: np.ndarray, rng: np.random.Ge
                 centre = int(foot.mean()) if len(foot) else 56
                 half = int(height * rng.uniform(0.2, 0.4))
                 cv2.line(large, (centre - half, bottom - 2), (centre + half, bottom - 2), 255, thickness, cv2.LINE_AA)
+        elif label == 9:
+            tail = np.flatnonzero(large[bottom - 2] > 128)
+            if len(tail) == 0:
+                continue
+            # From the tail's end, curve left and back up: a quadratic Bezier through a point just below it.
+            length = height * rng.uniform(0.25, 0.45)
+            start = np.array([tail.mean(), bottom - 2.0])
+            control = start + [-0.5 * length, 0.15 * length]
+            end = start + [-length, -rng.uniform(0.2, 0.5) * length]
+            steps = np.linspace(0, 1, 12)[:, None]
+            curve = (1 - steps) ** 2 * start + 2 * (1 - steps) * steps * control + steps**2 * end
+            cv2.polylines(large, [np.clip(curve, 0, 111).round().astype(np.int32)], False, 255, thickness, cv2.LINE_AA)
         else:
             middle = top + int(height * rng.uniform(0.45, 0.6))
             stem = np.flatnonzero(large[middle] > 128)

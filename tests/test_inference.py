@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import cv2
+import keras
 import numpy as np
 import pytest
 from resources import require
 
 from core import preprocess
 from core.devsets import devsets_dir, load_semeion, load_usps
+from core.inference import Recognizer
 from core.measure import naive_inputs
+from core.train import FitToBox
 
 SAMPLE = np.arange(200)  # the first 200 MNIST test digits
 # The documented class counts of the two dev sets (../shared/devsets/*/README.md).
@@ -127,6 +130,22 @@ class TestProbabilities:
         batch = mnist.x_test[:64].astype(np.float32) / 255
 
         np.testing.assert_allclose(recognizer.raw_probabilities(batch), recognizer.model.predict(batch[..., None], verbose=0), atol=1e-5)
+
+    def test_one_image_at_a_time_equals_model_predict(self, recognizer, mnist):
+        batch = mnist.x_test[:16].astype(np.float32) / 255  # one image takes the XLA-compiled path
+
+        one_by_one = np.concatenate([recognizer.raw_probabilities(image[None]) for image in batch])
+        np.testing.assert_allclose(one_by_one, recognizer.model.predict(batch[..., None], verbose=0), atol=1e-5)
+
+    def test_a_model_xla_cannot_compile_is_still_served(self, mnist):
+        # FitToBox uses an image transform XLA has no kernel for: such a model keeps the plain graph for one image.
+        model = keras.Sequential(
+            [keras.Input((28, 28, 1)), FitToBox(), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")]
+        )
+        image = mnist.x_test[:1].astype(np.float32) / 255
+
+        served = Recognizer(model).raw_probabilities(image)
+        np.testing.assert_allclose(served, model.predict(image[..., None], verbose=0), atol=1e-6)
 
     def test_raw_probabilities_accept_a_channel_axis(self, recognizer, mnist):
         batch = mnist.x_test[:8].astype(np.float32) / 255

@@ -131,6 +131,28 @@ class TestDeslant:
 
         np.testing.assert_allclose(upright.sum(axis=(1, 2, 3)), images.sum(axis=(1, 2, 3)), rtol=0.1)
 
+    def test_is_the_bilinear_shear_about_the_centre_of_mass(self, mnist):
+        images = mnist_batch(mnist, 16)
+        ink = images[..., 0].astype(np.float64)
+        rows, columns = np.mgrid[:28, :28]
+        expected = np.zeros_like(ink)
+        for index, image in enumerate(ink):
+            mass = image.sum()
+            centre_y, centre_x = (image * rows).sum() / mass, (image * columns).sum() / mass
+            mu11 = (image * (rows - centre_y) * (columns - centre_x)).sum() / mass
+            mu02 = (image * (rows - centre_y) ** 2).sum() / mass
+            skew = np.clip(mu11 / mu02, -1, 1)
+            for row in range(28):  # each output pixel reads its own row at x + skew * (y - centre_y), black outside
+                source = np.arange(28) + skew * (row - centre_y)
+                expected[index, row] = np.interp(source, np.arange(28), image[row], left=0.0, right=0.0)
+                outside = (source < -1) | (source > 28)
+                expected[index, row, outside] = 0.0
+                below, above = (source > -1) & (source < 0), (source > 27) & (source < 28)  # half a step off the edge
+                expected[index, row, below] = image[row, 0] * (1 + source[below])
+                expected[index, row, above] = image[row, 27] * (28 - source[above])
+
+        np.testing.assert_allclose(np.asarray(Deslant()(images))[..., 0], expected, atol=1e-4)
+
 
 @pytest.fixture(scope="module")
 def seed_model():

@@ -160,7 +160,7 @@ class TestTinySubsets:
     def test_a_single_image_still_gives_a_training_split(self, mnist):
         single = Mnist(mnist.x_train[:1], mnist.y_train[:1], mnist.x_test, mnist.y_test, "one image")
 
-        splits = make_splits(TrainConfig(train_size=100, validation_split=0.5, augment_styles=False), single)
+        splits = make_splits(TrainConfig(train_size=100, validation_split=0.5, augment_styles=False, augment_square=False), single)
 
         assert len(splits.x_train) == 1
 

@@ -12,12 +12,14 @@ from core.config import TrainConfig, parameters
 from core.evaluate import fit_temperature
 from core.model import build_model, load_model, read_card
 from core.train import (
+    STYLED_DIGITS,
     FitToBox,
     ProgressMonitor,
     TrainingJob,
     augmentation_preview,
     continental_styles,
     make_splits,
+    squared,
     train,
     unique_model_path,
     user_models_dir,
@@ -239,18 +241,18 @@ class TestReproducibility:
 
 class TestMakeSplits:
     def test_sizes_follow_train_size_and_validation_split(self, mnist):
-        splits = make_splits(TrainConfig(train_size=1000, validation_split=0.2, seed=3, augment_styles=False), mnist)
+        splits = make_splits(TrainConfig(train_size=1000, validation_split=0.2, seed=3, augment_styles=False, augment_square=False), mnist)
 
         assert (len(splits.x_train), len(splits.y_train)) == (800, 800)
         assert (len(splits.x_val), len(splits.y_val)) == (200, 200)
 
     def test_no_validation_split_keeps_every_image_for_training(self, mnist):
-        splits = make_splits(TrainConfig(train_size=500, validation_split=0.0, augment_styles=False), mnist)
+        splits = make_splits(TrainConfig(train_size=500, validation_split=0.0, augment_styles=False, augment_square=False), mnist)
 
         assert len(splits.x_train) == 500 and len(splits.x_val) == 0
 
     def test_validation_images_are_not_training_images(self, mnist):
-        splits = make_splits(TrainConfig(train_size=2000, validation_split=0.25, seed=3, augment_styles=False), mnist)
+        splits = make_splits(TrainConfig(train_size=2000, validation_split=0.25, seed=3, augment_styles=False, augment_square=False), mnist)
 
         training = {image.tobytes() for image in splits.x_train}
         assert not any(image.tobytes() in training for image in splits.x_val)
@@ -264,37 +266,76 @@ class TestMakeSplits:
         np.testing.assert_array_equal(first.y_val, second.y_val)
 
     def test_different_seed_gives_a_different_subset(self, mnist):
-        first = make_splits(TrainConfig(train_size=1000, seed=3, augment_styles=False), mnist)
-        second = make_splits(TrainConfig(train_size=1000, seed=4, augment_styles=False), mnist)
+        first = make_splits(TrainConfig(train_size=1000, seed=3, augment_styles=False, augment_square=False), mnist)
+        second = make_splits(TrainConfig(train_size=1000, seed=4, augment_styles=False, augment_square=False), mnist)
 
         assert not np.array_equal(first.x_train, second.x_train)
 
-    def test_styles_add_only_ones_and_sevens_and_only_to_training(self, mnist):
-        plain = make_splits(TrainConfig(train_size=1000, seed=3, augment_styles=False), mnist)
-        styled = make_splits(TrainConfig(train_size=1000, seed=3, augment_styles=True), mnist)
+    def test_styles_add_only_ones_sevens_and_nines_and_only_to_training(self, mnist):
+        plain = make_splits(TrainConfig(train_size=1000, seed=3, augment_styles=False, augment_square=False), mnist)
+        styled = make_splits(TrainConfig(train_size=1000, seed=3, augment_styles=True, augment_square=False), mnist)
 
         extra_labels = styled.y_train[len(plain.y_train) :]
-        assert len(extra_labels) > 0 and set(extra_labels.tolist()) <= {1, 7}
+        assert len(extra_labels) > 0 and set(extra_labels.tolist()) <= set(STYLED_DIGITS)
         np.testing.assert_array_equal(styled.x_train[: len(plain.x_train)], plain.x_train)
         np.testing.assert_array_equal(styled.x_val, plain.x_val)
 
+    def test_squared_copies_are_added_to_training_only(self, mnist):
+        plain = make_splits(TrainConfig(train_size=1000, seed=3, augment_styles=False, augment_square=False), mnist)
+        squared_splits = make_splits(TrainConfig(train_size=1000, seed=3, augment_styles=False, augment_square=True), mnist)
+
+        added = len(squared_splits.y_train) - len(plain.y_train)
+        assert 0.1 * len(plain.y_train) < added < 0.3 * len(plain.y_train)
+        np.testing.assert_array_equal(squared_splits.x_train[: len(plain.x_train)], plain.x_train)
+        np.testing.assert_array_equal(squared_splits.x_val, plain.x_val)
+
+
+class TestSquared:
+    def test_copies_keep_their_labels_and_are_laid_out_as_the_recognizer_does(self, mnist):
+        images, labels = squared(mnist.x_train[:500], mnist.y_train[:500], np.random.default_rng(0), share=1.0)
+
+        assert images.dtype == np.uint8 and images.shape[1:] == (28, 28) and len(images) == len(labels) > 450
+        assert set(labels.tolist()) == set(range(10))
+        for image in images[:50]:
+            rows, columns = np.nonzero(image > 64)
+            assert max(np.ptp(rows), np.ptp(columns)) in range(17, 21)  # the ink fills MNIST's 20x20 box
+            assert abs(np.average(np.arange(28), weights=image.sum(axis=1)) - 14) < 1.0  # centre of mass centred
+
+    def test_digits_are_stretched_towards_a_square(self, mnist):
+        originals = mnist.x_train[:300]
+        images, _ = squared(originals, mnist.y_train[:300], np.random.default_rng(0), share=1.0)
+
+        def aspect(image: np.ndarray) -> float:  # width over height of the ink box
+            rows, columns = np.nonzero(image > 64)
+            return (np.ptp(columns) + 1) / (np.ptp(rows) + 1)
+
+        assert np.median([aspect(image) for image in images]) > 0.9 > np.median([aspect(image) for image in originals])
+
+    def test_a_plain_one_is_not_turned_into_a_slab(self):
+        one = np.zeros((28, 28), np.uint8)
+        one[4:24, 13:15] = 255
+
+        images, labels = squared(one[None], np.array([1], np.uint8), np.random.default_rng(0), share=1.0)
+        assert len(images) == 0 and len(labels) == 0
+
 
 class TestContinentalStyles:
-    def test_adds_only_ones_and_sevens(self, mnist):
+    def test_adds_only_ones_sevens_and_nines(self, mnist):
         images, labels = continental_styles(mnist.x_train[:2000], mnist.y_train[:2000], np.random.default_rng(0))
 
         assert images.shape == (len(labels), 28, 28) and images.dtype == np.uint8
-        assert len(labels) > 0 and set(labels.tolist()) <= {1, 7}
+        assert len(labels) > 0 and set(labels.tolist()) == set(STYLED_DIGITS)
 
-    def test_styles_at_most_one_copy_of_each_one_and_seven(self, mnist):
+    def test_styles_at_most_one_copy_of_each_one_seven_and_nine(self, mnist):
         labels = mnist.y_train[:2000]
         _, styled_labels = continental_styles(mnist.x_train[:2000], labels, np.random.default_rng(0))
 
         assert np.sum(styled_labels == 1) <= np.sum(labels == 1)
         assert np.sum(styled_labels == 7) <= np.sum(labels == 7)
+        assert np.sum(styled_labels == 9) <= np.sum(labels == 9)
 
     def test_other_digits_give_nothing(self, mnist):
-        others = ~np.isin(mnist.y_train[:500], (1, 7))
+        others = ~np.isin(mnist.y_train[:500], STYLED_DIGITS)
         images, labels = continental_styles(mnist.x_train[:500][others], mnist.y_train[:500][others], np.random.default_rng(0))
 
         assert images.shape == (0, 28, 28) and len(labels) == 0
@@ -304,6 +345,16 @@ class TestContinentalStyles:
         styled, _ = continental_styles(ones, np.ones(len(ones), np.uint8), np.random.default_rng(0))
 
         assert styled.astype(float).sum(axis=(1, 2)).mean() > 1.2 * ones.astype(float).sum(axis=(1, 2)).mean()
+
+    def test_hooked_nines_reach_further_left_at_the_bottom(self, mnist):
+        nines = mnist.x_train[mnist.y_train == 9][:300]
+        styled, _ = continental_styles(nines, np.full(len(nines), 9, np.uint8), np.random.default_rng(0))
+
+        def bottom_left(images: np.ndarray) -> float:  # mean leftmost ink column in each image's lower third
+            return float(np.mean([np.flatnonzero(image[19:].max(axis=0) > 128).min() for image in images if (image[19:] > 128).any()]))
+
+        assert len(styled) > 100
+        assert bottom_left(styled) < bottom_left(nines) - 1.5
 
 
 class TestFitToBox:
