@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -21,6 +21,11 @@ SPECK_FRACTION = 5e-5  # of the image's pixels: 15 px in a 640x480 frame
 MAX_FRAGMENTS = 300  # more separate blobs than this is noise or texture, not a handful of digits
 NOISY_FRAGMENTS = 150  # a mask in more pieces than this is treated as noisy and median-filtered once
 MAX_MERGED = 80  # the largest blobs considered for digits; merging is quadratic in their number
+# A digit encloses at most two loops (3 at most in MNIST, USPS and Semeion, counting holes of MIN_HOLE pixels or
+# more; a stroke on textured paper is also pierced by smaller pinholes); noise that survives the median filter as
+# one big blob encloses dozens.
+MAX_HOLES = 12
+MIN_HOLE = 3
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,8 @@ class InkMap:
     mask: np.ndarray  # (H, W) uint8, 255 where there is ink
     scale: float  # working pixels per caller pixel (<= 1)
     dark_ink: bool  # True when the original was dark ink on light paper
+    # The mask's 8-connected pieces, labelled once: (labels (H, W) int32, stats (count, 5) as OpenCV gives them).
+    pieces: tuple[np.ndarray, np.ndarray] = field(repr=False, compare=False)
 
 
 # --- Grey conversion ----------------------------------------------------------------------------------------------
@@ -145,12 +152,20 @@ def ink_map(image: np.ndarray) -> InkMap:
     ink = 1.0 - gray if dark_ink else gray
     flat = _flatten_background(ink)
     mask = _threshold(flat)
-    if cv2.connectedComponents(mask)[0] > NOISY_FRAGMENTS:
+    pieces = _label(mask)
+    if len(pieces[1]) > NOISY_FRAGMENTS:
         # Salt-and-pepper noise shatters the mask into specks that touch and form blobs. A 3x3 median removes
         # it; it is not applied to clean images, where it would also erase pen lines one pixel wide.
         flat = _flatten_background(cv2.medianBlur(ink, 3))
         mask = _threshold(flat)
-    return InkMap(ink=flat, mask=mask, scale=scale, dark_ink=dark_ink)
+        pieces = _label(mask)
+    return InkMap(ink=flat, mask=mask, scale=scale, dark_ink=dark_ink, pieces=pieces)
+
+
+def _label(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """8-connected pieces of a mask: labels (H, W) and OpenCV's stats rows (x, y, w, h, area), row 0 the background."""
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    return labels, stats
 
 
 def _paper_is_light(gray: np.ndarray) -> bool:
@@ -289,9 +304,9 @@ def _remove_rules(mask: np.ndarray) -> np.ndarray:
     return cv2.subtract(mask, cv2.dilate(lines, np.ones((3, 3), np.uint8)))
 
 
-def _components(mask: np.ndarray, smallest: float = 2) -> tuple[np.ndarray, list[Group]]:
+def _components(pieces: tuple[np.ndarray, np.ndarray], smallest: float = 2) -> tuple[np.ndarray, list[Group]]:
     """Connected blobs of at least `smallest` pixels (filtered in numpy: noise can make tens of thousands)."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    labels, stats = pieces
     keep = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= smallest) + 1
     if len(keep) > MAX_FRAGMENTS:
         return labels, [Group([], 0, 0, 0, 0, 0) for _ in range(len(keep))]  # only the count matters: noise
@@ -355,6 +370,16 @@ def _is_digit_like(group: Group, tallest: int, largest: int) -> bool:
     return not (fill > 0.8 and group.width > 0.6 * group.height)
 
 
+def _is_texture(labels: np.ndarray, group: Group) -> bool:
+    """A blob riddled with holes (noise, paper texture) rather than strokes."""
+    own = np.isin(labels[group.y0 : group.y1, group.x0 : group.x1], group.labels)
+    # Paper pieces enclosed by the ink, 4-connected; the 1-pixel frame joins every piece open to the outside.
+    paper = cv2.copyMakeBorder((~own).astype(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)
+    _, pieces, stats, _ = cv2.connectedComponentsWithStats(paper, connectivity=4)
+    areas = np.delete(stats[1:, cv2.CC_STAT_AREA], pieces[0, 0] - 1)  # the paper's pieces but the outside
+    return np.count_nonzero(areas >= MIN_HOLE) > MAX_HOLES
+
+
 def _touches_border(group: Group, shape: tuple[int, ...]) -> bool:
     return group.x0 <= 0 or group.y0 <= 0 or group.x1 >= shape[1] or group.y1 >= shape[0]
 
@@ -366,7 +391,8 @@ def find_digit_groups(ink: InkMap, *, whole_image: bool = False) -> tuple[np.nda
     """
     # Specks far too small to be part of a digit at this image size (sensor noise, paper texture, dust).
     smallest = 2 if whole_image else max(6, SPECK_FRACTION * ink.mask.size)
-    labels, groups = _components(ink.mask if whole_image else _remove_rules(ink.mask), smallest)
+    mask = ink.mask if whole_image else _remove_rules(ink.mask)
+    labels, groups = _components(ink.pieces if mask is ink.mask else _label(mask), smallest)
     if not groups or len(groups) > MAX_FRAGMENTS:
         return labels, []  # nothing, or hundreds of fragments: noise, not handwriting
     groups = _merge_strokes(sorted(groups, key=lambda group: -group.area)[:MAX_MERGED])
@@ -376,10 +402,12 @@ def find_digit_groups(ink: InkMap, *, whole_image: bool = False) -> tuple[np.nda
         # One digit: keep every piece but specks, then judge the whole.
         groups = [group for group in groups if group.area >= 0.04 * largest]
         union = _union(groups)
-        return labels, [union] if _is_digit_like(union, union.height, union.area) else []
+        return labels, [union] if _is_digit_like(union, union.height, union.area) and not _is_texture(labels, union) else []
     # Far too small to read (MNIST's digits are 20 pixels tall), whatever else is in the image: specks, texture.
     shortest = max(MIN_DIGIT_HEIGHT, MIN_DIGIT_FRACTION * min(ink.mask.shape))
-    groups = [group for group in groups if group.height >= shortest and _is_digit_like(group, tallest, largest)]
+    groups = [
+        group for group in groups if group.height >= shortest and _is_digit_like(group, tallest, largest) and not _is_texture(labels, group)
+    ]
     if groups:
         # A digit cut by the edge of a camera frame is unreadable; drop such fragments when whole digits are present.
         inside = [group for group in groups if not _touches_border(group, ink.mask.shape)]

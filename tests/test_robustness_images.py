@@ -157,6 +157,14 @@ class TestImagesWithoutADigit:
 
         assert reading.number == "" and reading.digits == ()
 
+    def test_uniform_noise_is_no_digit_whatever_its_seed(self, recognizer):
+        # Such noise survives the median filter as one blob the size of the image; the network alone may call it
+        # a 1 or an 8, so the blob's hundreds of enclosed holes must rule it out first.
+        images = [np.random.default_rng(seed).integers(0, 256, (200, 200), dtype=np.uint8) for seed in range(10)]
+
+        assert [recognizer.classify(image).digit for image in images] == [None] * 10
+        assert [recognizer.read(image).number for image in images] == [""] * 10
+
     def test_salt_and_pepper_noise_is_not_read_as_a_number(self, recognizer):
         numbers = []
         for density, shape in ((0.01, (200, 200)), (0.05, (200, 200)), (0.2, (200, 200)), (0.2, (480, 640)), (0.5, (480, 640))):
