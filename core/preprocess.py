@@ -51,6 +51,7 @@ class InkMap:
     dark_ink: bool  # True when the original was dark ink on light paper
     # The mask's 8-connected pieces, labelled once: (labels (H, W) int32, stats (count, 5) as OpenCV gives them).
     pieces: tuple[np.ndarray, np.ndarray] = field(repr=False, compare=False)
+    denoised: bool = False  # the image was so speckled that it was median-filtered before thresholding
 
 
 # --- Grey conversion ----------------------------------------------------------------------------------------------
@@ -158,7 +159,7 @@ def ink_map(image: np.ndarray) -> InkMap:
         # it; it is not applied to clean images, where it would also erase pen lines one pixel wide.
         flat = _flatten_background(cv2.medianBlur(ink, 3))
         mask = _threshold(flat)
-        pieces = _label(mask)
+        return InkMap(ink=flat, mask=mask, scale=scale, dark_ink=dark_ink, pieces=_label(mask), denoised=True)
     return InkMap(ink=flat, mask=mask, scale=scale, dark_ink=dark_ink, pieces=pieces)
 
 
@@ -370,8 +371,10 @@ def _is_digit_like(group: Group, tallest: int, largest: int) -> bool:
     return not (fill > 0.8 and group.width > 0.6 * group.height)
 
 
-def _is_texture(labels: np.ndarray, group: Group) -> bool:
-    """A blob riddled with holes (noise, paper texture) rather than strokes."""
+def _is_texture(ink: InkMap, labels: np.ndarray, group: Group) -> bool:
+    """A blob riddled with holes rather than strokes: what noise leaves after the median filter (clean images skip this)."""
+    if not ink.denoised:
+        return False
     own = np.isin(labels[group.y0 : group.y1, group.x0 : group.x1], group.labels)
     # Paper pieces enclosed by the ink, 4-connected; the 1-pixel frame joins every piece open to the outside.
     paper = cv2.copyMakeBorder((~own).astype(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)
@@ -402,11 +405,13 @@ def find_digit_groups(ink: InkMap, *, whole_image: bool = False) -> tuple[np.nda
         # One digit: keep every piece but specks, then judge the whole.
         groups = [group for group in groups if group.area >= 0.04 * largest]
         union = _union(groups)
-        return labels, [union] if _is_digit_like(union, union.height, union.area) and not _is_texture(labels, union) else []
+        return labels, [union] if _is_digit_like(union, union.height, union.area) and not _is_texture(ink, labels, union) else []
     # Far too small to read (MNIST's digits are 20 pixels tall), whatever else is in the image: specks, texture.
     shortest = max(MIN_DIGIT_HEIGHT, MIN_DIGIT_FRACTION * min(ink.mask.shape))
     groups = [
-        group for group in groups if group.height >= shortest and _is_digit_like(group, tallest, largest) and not _is_texture(labels, group)
+        group
+        for group in groups
+        if group.height >= shortest and _is_digit_like(group, tallest, largest) and not _is_texture(ink, labels, group)
     ]
     if groups:
         # A digit cut by the edge of a camera frame is unreadable; drop such fragments when whole digits are present.
