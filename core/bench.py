@@ -58,6 +58,7 @@ class Plan:
 
     predict_rounds: int  # model.predict calls (~70 ms each), each alternated with classify calls on the same image
     classify_per_round: int
+    single_digit_runs: int  # repeats of the whole single-digit comparison; the verdict is on the median run
     agreement_images: int  # real MNIST test digits compared between model.predict and the fast path
     digit_frames: int  # camera-like 640x480 frames with 1-5 digits
     blank_frames: int  # frames of bare paper: no digit at all
@@ -78,6 +79,7 @@ class Plan:
 QUICK = Plan(
     predict_rounds=12,
     classify_per_round=8,
+    single_digit_runs=1,
     agreement_images=64,
     digit_frames=16,
     blank_frames=4,
@@ -95,6 +97,7 @@ QUICK = Plan(
 FULL = Plan(
     predict_rounds=60,
     classify_per_round=10,
+    single_digit_runs=5,
     agreement_images=500,
     digit_frames=100,
     blank_frames=20,
@@ -131,7 +134,7 @@ def bench(model_path: str | os.PathLike[str], quick: bool = False) -> dict[str, 
     clock("set_up")
 
     # In-process timing first, while nothing of ours runs alongside.
-    results["single_digit"] = single_digit(recognizer, crops[: plan.predict_rounds], plan)
+    results["single_digit"] = repeated_single_digit(recognizer, crops[: plan.predict_rounds], plan)
     results["agreement"] = agreement(recognizer, crops[: plan.agreement_images], data.y_test[: plan.agreement_images])
     results["explain"] = explanation(recognizer, crops[: plan.agreement_images])
     clock("single_digit")
@@ -210,6 +213,15 @@ def _load_average() -> float:
 def raw_crops(digits: np.ndarray) -> np.ndarray:
     """MNIST digits as a crop of a page or canvas would come: dark ink on white, 112x112.  (n, 28, 28) -> (n, 112, 112) uint8."""
     return np.stack([255 - cv2.resize(digit, (112, 112), interpolation=cv2.INTER_LINEAR) for digit in digits])
+
+
+def repeated_single_digit(recognizer: Any, crops: np.ndarray, plan: Plan) -> dict[str, Any]:
+    """`single_digit` run `plan.single_digit_runs` times: the run with the median classify p50, and every run's p50.
+
+    One run's p50 moves by 10-20% with the rest of a shared host's load; the median of several runs does not.
+    """
+    runs = sorted((single_digit(recognizer, crops, plan) for _ in range(plan.single_digit_runs)), key=lambda run: run["classify_ms"]["p50"])
+    return {**runs[len(runs) // 2], "runs_classify_p50_ms": [run["classify_ms"]["p50"] for run in runs]}
 
 
 def single_digit(recognizer: Any, crops: np.ndarray, plan: Plan) -> dict[str, Any]:
@@ -951,9 +963,10 @@ def report_table(results: dict[str, Any]) -> str:
 
     rows = [
         (
-            f"Single digit, {single['images']} real crops (latency)",
+            f"Single digit, {single['images']} real crops (latency), median of {len(single['runs_classify_p50_ms'])} runs",
             f"model.predict per image: {ms(single['predict_ms'])}",
-            f"classify incl. preprocessing: {ms(single['classify_ms'])} (model call alone p50 {single['model_call_ms']['p50']:.2f} ms)",
+            f"classify incl. preprocessing: {ms(single['classify_ms'])} (model call alone p50 {single['model_call_ms']['p50']:.2f} ms; "
+            f"the runs' p50 {', '.join(f'{p50:.2f}' for p50 in single['runs_classify_p50_ms'])} ms)",
             f"{single['speedup_p50']:.0f}x faster; target p50 <= {CLASSIFY_P50_MS:g} ms and >= {CLASSIFY_SPEEDUP:g}x",
             "PASS" if passed["classify_p50"] and passed["classify_speedup"] else "FAIL",
         ),

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core import bench
 from core.bench import raw_crops, report_table
 
 REPO = Path(__file__).resolve().parent.parent
@@ -85,6 +86,12 @@ class TestQuickBench:
         for value in (single["speedup_p50"], frames["speedup_p50"], frames["read_fps"], frames["live_fps"], train["pipeline_ms_per_batch"]):
             assert _positive(value)
         assert math.isfinite(train["overhead"]) and math.isfinite(train["cpu_overhead"])
+
+    def test_single_digit_verdict_is_on_the_median_run(self, quick_bench):
+        single = quick_bench["single_digit"]
+
+        assert len(single["runs_classify_p50_ms"]) == bench.QUICK.single_digit_runs
+        assert single["classify_ms"]["p50"] == float(np.median(single["runs_classify_p50_ms"]))
 
     def test_fast_path_gives_model_predicts_outputs(self, quick_bench):
         agreement = quick_bench["agreement"]
@@ -158,3 +165,16 @@ class TestBaselineRecognizer:
 
         assert calls, "the baseline never called model.predict"
         assert reading.number == expected.number == frame.number
+
+
+class TestRepeatedSingleDigit:
+    def test_keeps_the_run_with_the_median_p50_and_lists_every_run(self, monkeypatch):
+        p50s = iter([2.4, 1.7, 1.9, 3.0, 1.8])
+        monkeypatch.setattr(bench, "single_digit", lambda recognizer, crops, plan: {"classify_ms": {"p50": next(p50s)}, "run": "one"})
+        plan = bench.FULL
+
+        result = bench.repeated_single_digit(None, np.zeros((1, 112, 112), np.uint8), plan)
+
+        assert plan.single_digit_runs == 5
+        assert result["classify_ms"]["p50"] == 1.9
+        assert result["runs_classify_p50_ms"] == [1.7, 1.8, 1.9, 2.4, 3.0]
