@@ -62,21 +62,6 @@ class Deslant(layers.Layer):
         return tf.einsum("byxk,byk->byx", weights, ink)[..., None]
 
 
-def transform_images(images: tf.Tensor, transforms: tf.Tensor, interpolation: str) -> tf.Tensor:
-    """Per-image projective transforms of (B, 28, 28, 1) images, each row mapping output pixels to input pixels.
-
-    transforms: (B, 8) as [a0, a1, a2, b0, b1, b2, c0, c1]; outside the image is black (no ink).
-    """
-    return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images,
-        transforms=transforms,
-        output_shape=tf.constant([28, 28]),
-        fill_value=0.0,
-        interpolation=interpolation,
-        fill_mode="CONSTANT",
-    )
-
-
 def build_model(config: TrainConfig) -> keras.Model:
     """The seed CNN (or the wider variant) with named layers, so explanations can find them; not compiled."""
     kernel = (config.kernel_size, config.kernel_size)

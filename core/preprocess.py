@@ -173,9 +173,9 @@ def _paper_is_light(gray: np.ndarray) -> bool:
     """True for dark ink on light paper.
 
     Usually the outer ring of the image is paper (a canvas, a crop, a scan), and when it is clearly at one end
-    of a clearly contrasted image's range, that settles it. Otherwise (little ink in a big picture, shadows across a photographed page), ink is what departs
-    sharply from its neighbourhood: subtract a local median, which follows the shadows, and see whether the
-    strong departures are dark or light.
+    of a clearly contrasted image's range, that settles it. Otherwise (little ink in a big picture, shadows
+    across a photographed page), ink is what departs sharply from its neighbourhood: subtract a local median,
+    which follows the shadows, and see whether the strong departures are dark or light.
     """
     factor = min(1.0, 64 / max(gray.shape))  # a coarse view is enough to tell dark ink from light
     small = cv2.resize(gray, (max(16, round(gray.shape[1] * factor)), max(16, round(gray.shape[0] * factor))), interpolation=cv2.INTER_AREA)
@@ -206,10 +206,9 @@ def _paper_is_light_by_vote(ring_light: float, light: np.ndarray) -> bool:
     light_share = float(light.mean())
     light_pieces = cv2.connectedComponents(light.astype(np.uint8))[0] - 1
     dark_pieces = cv2.connectedComponents((~light).astype(np.uint8))[0] - 1
-    votes = [ring_light > 0.5, light_share > 0.5]
-    if light_pieces != dark_pieces:
-        votes.append(light_pieces > dark_pieces)
-    return sum(votes) * 2 > len(votes) if len(votes) == 3 else light_share > 0.5
+    # Equal pieces say nothing, so they side with the majority level.
+    pieces_say_light = light_pieces > dark_pieces if light_pieces != dark_pieces else light_share > 0.5
+    return (ring_light > 0.5) + (light_share > 0.5) + pieces_say_light >= 2
 
 
 def _quantiles(values: np.ndarray, fractions: tuple[float, ...]) -> list[float]:

@@ -23,7 +23,7 @@ from keras import layers
 from core import preprocess
 from core.config import TrainConfig
 from core.data import Mnist
-from core.model import MODELS_DIR, ModelCard, build_model, save_model, transform_images
+from core.model import MODELS_DIR, ModelCard, build_model, save_model
 
 USER_MODELS_ENV = "MNIST_USER_MODELS"
 CHANCE_LEVEL = 0.2  # test accuracy below this (guessing scores 0.1) means the network learned nothing
@@ -231,7 +231,14 @@ class FitToBox(layers.Layer):
         # Projective transforms map output to input pixels: [1, 0, -dx, 0, 1, -dy, 0, 0].
         zeros, ones = tf.zeros_like(shift_x), tf.ones_like(shift_x)
         transforms = tf.stack([ones, zeros, -shift_x, zeros, ones, -shift_y, zeros, zeros], axis=1)
-        centred = transform_images(fitted, transforms, "NEAREST")
+        centred = tf.raw_ops.ImageProjectiveTransformV3(
+            images=fitted,
+            transforms=transforms,
+            output_shape=tf.constant([28, 28]),
+            fill_value=0.0,
+            interpolation="NEAREST",
+            fill_mode="CONSTANT",
+        )
         empty = tf.reduce_any(ink, axis=[1, 2])[:, None, None, None]
         return tf.where(empty, centred, images)
 
