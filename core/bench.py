@@ -400,8 +400,8 @@ def _cpu_seconds() -> float:
 
 
 def app_callbacks() -> list[Any]:
-    """The callbacks core.train.train runs for the Train page: divergence guard, Stop button, live chart monitor."""
-    from core.train import ProgressMonitor, StopOnDivergence, StopOnEvent
+    """The callbacks core.training.train runs for the Train page: divergence guard, Stop button, live chart monitor."""
+    from core.training import ProgressMonitor, StopOnDivergence, StopOnEvent
 
     return [StopOnDivergence(), StopOnEvent(threading.Event()), ProgressMonitor()]
 
@@ -458,7 +458,7 @@ def training_pair(data: Any, plan: Plan) -> TrainingPair:
     import keras
 
     from core.config import TrainConfig
-    from core.train import compiled_model, make_datasets, make_splits
+    from core.training import compiled_model, make_datasets, make_splits
 
     config = TrainConfig(train_size=plan.train_size)  # every other setting is the Train page's default
     keras.utils.set_random_seed(config.seed)
@@ -724,7 +724,7 @@ def memory_and_distribution(
         "training_peak_mb": trained["peak_mb"],
         "training_steps": trained["steps"],
         "training_images": trained["images"],
-        "training_method": "core.train.train on the full MNIST training set"
+        "training_method": "core.training.train on the full MNIST training set"
         + (" for one epoch" if plan.memory_train_steps == 0 else f", stopped after {trained['steps']} steps"),
     }
     return memory, {"mirrored": finished["mirrored"], "multi_worker": finished["multi_worker"]}
@@ -859,10 +859,10 @@ def _first_prediction_child(model_path: str) -> dict[str, Any]:
 
 
 def _training_memory_child(steps: int) -> dict[str, Any]:
-    """core.train.train on all 60,000 MNIST images with the default config: one epoch, or stopped after `steps`."""
+    """core.training.train on all 60,000 MNIST images with the default config: one epoch, or stopped after `steps`."""
     from core.config import TrainConfig
     from core.data import load_mnist
-    from core.train import ProgressMonitor, train
+    from core.training import ProgressMonitor, train
 
     monitor, stop = ProgressMonitor(), threading.Event()
 
@@ -881,10 +881,10 @@ def _training_memory_child(steps: int) -> dict[str, Any]:
 
 
 def _distribution_child(kind: str, train_size: int) -> dict[str, Any]:
-    """Two short epochs through core.train.train under a tf.distribute strategy: does it train?"""
+    """Two short epochs through core.training.train under a tf.distribute strategy: does it train?"""
     from core.config import TrainConfig
     from core.data import load_mnist
-    from core.train import train
+    from core.training import train
 
     config = TrainConfig(epochs=2, train_size=train_size, batch_size=64, augment_styles=False, distribution=kind)
     began = time.perf_counter()
@@ -1079,7 +1079,7 @@ def report_table(results: dict[str, Any]) -> str:
         run = distribution[kind]
         rows.append(
             (
-                f"tf.distribute {kind}: 2 epochs via core.train.train",
+                f"tf.distribute {kind}: 2 epochs via core.training.train",
                 "-",
                 f"{run['strategy']}, {run['replicas']} replica(s), loss {' -> '.join(f'{loss:.3f}' for loss in run['losses'])}, {run['seconds']:.0f} s",
                 "trains",

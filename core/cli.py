@@ -88,7 +88,8 @@ def _model_option(parser: argparse.ArgumentParser) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from core.data import load_mnist
-    from core.train import train, unique_model_path
+    from core.modelfile import unique_model_path
+    from core.training import train
 
     config = TrainConfig(**{spec.name: getattr(args, spec.name) for spec in parameters()})
     if args.output is not None and args.output.suffix != ".keras":

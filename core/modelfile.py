@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import uuid
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +15,7 @@ from core.config import TrainConfig
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 SHIPPED_MODEL = MODELS_DIR / "mnist_cnn.keras"
+USER_MODELS_ENV = "MNIST_USER_MODELS"
 CARD_ENTRY = "model_card.json"  # an extra member of the .keras zip; Keras ignores members it does not know
 H5_CARD_ATTRIBUTE = "model_card"
 MAX_MODEL_BYTES = 50 * 1024 * 1024  # the default CNN is about 2.7 MB; anything near this is not a digit model
@@ -71,6 +74,18 @@ class ModelCard:
         if config is not None:
             parts.append(f"{config.architecture} CNN, {config.optimizer}, augment: {', '.join(config.augmentations) or 'none'}")
         return "; ".join(parts)
+
+
+def user_models_dir() -> Path:
+    """Where models trained by users go, never over the shipped model: $MNIST_USER_MODELS or ./user_models."""
+    return Path(os.environ.get(USER_MODELS_ENV, MODELS_DIR.parent / "user_models")).expanduser()
+
+
+def unique_model_path(name: str) -> Path:
+    """A fresh file name in the user folder: two sessions saving under one name never touch each other's file."""
+    slug = "".join(character if character.isalnum() or character in "-_" else "-" for character in name).strip("-") or "model"
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return user_models_dir() / f"{slug}-{stamp}-{uuid.uuid4().hex[:6]}.keras"
 
 
 def check_model_file(path: str | os.PathLike[str]) -> Path:

@@ -1,4 +1,4 @@
-"""Camera-like test frames made from real handwritten digits: paper texture, uneven light, noise, tilt, JPEG."""
+"""Synthetic digits: camera-like test frames from real ones, and the training styles MNIST lacks (continental 1, 7, 9; squared)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from core import preprocess
 
 FRAME_WIDTH, FRAME_HEIGHT = 640, 480
 
@@ -89,3 +91,85 @@ def write_y4m(frames: list[np.ndarray], path: str | Path, fps: int = 10) -> Path
             stream.write(b"FRAME\n")
             stream.write(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
     return target
+
+
+# --- Training styles MNIST lacks ----------------------------------------------------------------------------------
+
+
+def squared(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator, share: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of a random `share` of the digits stretched to fill a square, then laid out by the recognizer's own
+    preprocessing (`to_mnist`), exactly as such a scan is at inference: aspect kept, stroke width normalised.
+    Stretching inside the training graph instead gives a wide digit stretched strokes, which no real scan has.
+    (n, 28, 28) uint8 -> (m, 28, 28) uint8 new images and their labels.
+    """
+    chosen = np.flatnonzero(rng.random(len(images)) < share)
+    squares, kept = [], []
+    for index, image in zip(chosen, images[chosen], strict=True):
+        ys, xs = np.nonzero(image > 64)
+        ink = image[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1] if len(xs) else image
+        if max(ink.shape) > 4 * min(ink.shape):
+            continue  # a plain 1 would become a solid slab
+        square = cv2.resize(ink, (64, 64), interpolation=cv2.INTER_LINEAR)  # the stretch; to_mnist keeps this aspect
+        squares.append((preprocess.to_mnist(square.astype(np.float32) / 255) * 255).round().astype(np.uint8))
+        kept.append(index)
+    if not squares:
+        return np.zeros((0, 28, 28), np.uint8), np.zeros((0,), labels.dtype)
+    return np.stack(squares), labels[kept]
+
+
+STYLED_DIGITS = (1, 7, 9)  # the digits continental_styles adds copies of
+
+
+def continental_styles(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of some 1s, 7s and 9s written the continental European way: 1 with a long flag (and often a base),
+    7 with a crossbar, 9 with its tail hooked back to the left. MNIST's writers were American and rarely did
+    any of these, so without them a flagged 1 reads as 2 or 4, a crossed 7 as 2 and a hooked 9 as 3 or 8.
+    (n, 28, 28) uint8 -> (m, 28, 28) uint8 new images and their labels.
+    """
+    styled, styled_labels = [], []
+    for image, label in zip(images, labels, strict=True):
+        if label not in STYLED_DIGITS or rng.random() > 0.5:
+            continue
+        large = cv2.resize(image, (112, 112), interpolation=cv2.INTER_LINEAR)  # draw at 4x, then area-average down
+        rows = np.flatnonzero(large.max(axis=1) > 128)
+        if len(rows) < 8:
+            continue
+        top, bottom = int(rows[0]), int(rows[-1])
+        height = bottom - top
+        thickness = int(rng.integers(7, 13))
+        if label == 1:
+            top_x = int(np.flatnonzero(large[top + 2] > 128).mean()) if (large[top + 2] > 128).any() else 56
+            # A long flag sloping down to the left; a 7's bar is level, so slopes of 25 degrees and more stay distinct.
+            angle = np.radians(rng.uniform(25, 65))
+            length = height * rng.uniform(0.45, 1.0)
+            end = (int(top_x - length * np.cos(angle)), int(top + 2 + length * np.sin(angle)))
+            cv2.line(large, (top_x, top + 2), end, 255, thickness, cv2.LINE_AA)
+            if rng.random() < 0.5:
+                foot = np.flatnonzero(large[bottom - 2] > 128)
+                centre = int(foot.mean()) if len(foot) else 56
+                half = int(height * rng.uniform(0.2, 0.4))
+                cv2.line(large, (centre - half, bottom - 2), (centre + half, bottom - 2), 255, thickness, cv2.LINE_AA)
+        elif label == 9:
+            tail = np.flatnonzero(large[bottom - 2] > 128)
+            if len(tail) == 0:
+                continue
+            # From the tail's end, curve left and back up: a quadratic Bezier through a point just below it.
+            length = height * rng.uniform(0.25, 0.45)
+            start = np.array([tail.mean(), bottom - 2.0])
+            control = start + [-0.5 * length, 0.15 * length]
+            end = start + [-length, -rng.uniform(0.2, 0.5) * length]
+            steps = np.linspace(0, 1, 12)[:, None]
+            curve = (1 - steps) ** 2 * start + 2 * (1 - steps) * steps * control + steps**2 * end
+            cv2.polylines(large, [np.clip(curve, 0, 111).round().astype(np.int32)], False, 255, thickness, cv2.LINE_AA)
+        else:
+            middle = top + int(height * rng.uniform(0.45, 0.6))
+            stem = np.flatnonzero(large[middle] > 128)
+            if len(stem) == 0:
+                continue
+            centre, half = int(stem.mean()), int(height * rng.uniform(0.15, 0.3))
+            cv2.line(large, (centre - half, middle), (centre + half, middle), 255, thickness, cv2.LINE_AA)
+        styled.append(cv2.resize(large, (28, 28), interpolation=cv2.INTER_AREA))
+        styled_labels.append(label)
+    if not styled:
+        return np.zeros((0, 28, 28), np.uint8), np.zeros((0,), labels.dtype)
+    return np.stack(styled), np.asarray(styled_labels, labels.dtype)

@@ -31,7 +31,7 @@ def recognizer():
 def small_model(mnist, tmp_path_factory):
     """A seed CNN trained for one epoch on 3,000 real MNIST images and saved with its card: (path, TrainResult)."""
     from core.config import TrainConfig
-    from core.train import train
+    from core.training import train
 
     config = TrainConfig(epochs=1, train_size=3000, batch_size=64, validation_split=0.1, seed=7)
     path = tmp_path_factory.mktemp("models") / "small.keras"

@@ -18,8 +18,9 @@ import pytest
 from core.config import TrainConfig
 from core.data import Mnist
 from core.inference import Recognizer
+from core.jobs import TrainingJob
 from core.model import SHIPPED_MODEL, ModelCard, build_model, load_model, save_model
-from core.train import TrainingJob, unique_model_path, user_models_dir
+from core.modelfile import unique_model_path, user_models_dir
 
 REPO = Path(__file__).resolve().parent.parent
 SMALL = TrainConfig(conv1_filters=4, conv2_filters=4, dense_units=16)

@@ -224,7 +224,7 @@ def upload_model(app, name: str, content: bytes):
 
 
 def stored_uploads() -> list[Path]:
-    from core.train import user_models_dir
+    from core.modelfile import user_models_dir
 
     folder = user_models_dir() / "uploads"
     return sorted(folder.iterdir()) if folder.exists() else []

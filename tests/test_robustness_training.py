@@ -12,8 +12,9 @@ import pytest
 from core import cli
 from core.config import TrainConfig
 from core.data import DatasetError, Mnist, load_mnist
+from core.jobs import TrainingJob
 from core.model import ModelCard, build_model, load_model, read_card, save_model
-from core.train import EXPLODED_LOSS, StopOnDivergence, TrainingJob, make_splits, train
+from core.training import EXPLODED_LOSS, StopOnDivergence, make_splits, train
 
 # SGD (momentum 0.9) at the highest learning rate the config allows, with batch norm: the loss passes a million
 # within the first batches of the first epoch (measured for seeds 1-3); the seed CNN instead dies quietly.

@@ -8,22 +8,14 @@ import time
 import numpy as np
 import pytest
 
+from core.augment import FitToBox, augmentation_preview
 from core.config import TrainConfig, parameters
 from core.evaluate import fit_temperature
+from core.jobs import TrainingJob
 from core.model import build_model, load_model, read_card
-from core.train import (
-    STYLED_DIGITS,
-    FitToBox,
-    ProgressMonitor,
-    TrainingJob,
-    augmentation_preview,
-    continental_styles,
-    make_splits,
-    squared,
-    train,
-    unique_model_path,
-    user_models_dir,
-)
+from core.modelfile import unique_model_path, user_models_dir
+from core.synth import STYLED_DIGITS, continental_styles, squared
+from core.training import ProgressMonitor, make_splits, train
 
 NO_AUGMENTATION = {spec.name: False for spec in parameters() if spec.name.startswith("augment_")}
 # Two short epochs on 400 images, no augmentation: small enough to run three times (see TestReproducibility).

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from core.modelfile import MAX_MODEL_BYTES, SHIPPED_MODEL, ModelCard, ModelFileError, check_model_file, read_card
+from core.modelfile import MAX_MODEL_BYTES, SHIPPED_MODEL, ModelCard, ModelFileError, check_model_file, read_card, user_models_dir
 
 if TYPE_CHECKING:
     from core.inference import Recognizer
@@ -76,8 +76,6 @@ def active_recognizer() -> Recognizer:
 
 def _save_upload(data: bytes, name: str) -> Path:
     """Keep an uploaded model under its content hash (atomic write) so the cache can key on the path."""
-    from core.train import user_models_dir
-
     folder = user_models_dir() / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
     suffix = Path(name).suffix.lower()

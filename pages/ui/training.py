@@ -11,6 +11,7 @@ import streamlit as st
 
 from core.config import TrainConfig
 from core.data import Mnist, load_mnist
+from core.modelfile import unique_model_path
 from pages.ui import models
 
 
@@ -42,7 +43,7 @@ class RunRecord:
 # runs the Keras augmentation layers; it changes only with the settings.
 @st.cache_data(max_entries=8, show_spinner=False)
 def _augmentation_preview(settings: dict[str, Any]) -> np.ndarray:
-    from core.train import augmentation_preview
+    from core.augment import augmentation_preview
 
     return augmentation_preview(TrainConfig.from_dict(settings), load_mnist().x_train[:8], copies=5)
 
@@ -60,7 +61,7 @@ def _server_jobs() -> tuple[threading.Lock, list[Any]]:
 
 def start_job(config: TrainConfig, data: Mnist, name: str) -> Any | None:
     """Start a run on a background thread, or return None while another session's run is going."""
-    from core.train import TrainingJob, unique_model_path  # TensorFlow loads when someone first trains
+    from core.jobs import TrainingJob  # TensorFlow loads when someone first trains
 
     lock, jobs = _server_jobs()
     with lock:
