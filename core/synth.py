@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from core import preprocess
+from core.pens import PEN_KINDS, pen_digit, random_pen
 
 FRAME_WIDTH, FRAME_HEIGHT = 640, 480
 
@@ -115,6 +116,34 @@ def squared(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator, sh
     if not squares:
         return np.zeros((0, 28, 28), np.uint8), np.zeros((0,), labels.dtype)
     return np.stack(squares), labels[kept]
+
+
+def pen_copies(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator, share: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """Copies of a random `share` of the digits as pens write them, laid out by the recognizer's own `to_mnist`.
+
+    Each digit's skeleton is retraced by a ballpoint (a thin line 1-3 pixels wide), a marker or a pencil (30-60
+    grey levels on the paper), with pressure that varies and small gaps, at 30-120 pixels tall, then blurred and
+    noised as a webcam sees it. The network so learns what the reader makes of a thin, faint or broken line,
+    which MNIST's thick, even strokes never show it.  (n, 28, 28) uint8 -> (m, 28, 28) uint8 and their labels.
+    """
+    chosen = np.flatnonzero(rng.random(len(images)) < share)
+    written, kept = [], []
+    for index in chosen:
+        height = float(rng.uniform(30, 120))
+        pen = random_pen(PEN_KINDS[int(rng.integers(len(PEN_KINDS)))], height, rng)
+        coverage = pen_digit(images[index], height, pen, rng)  # (h, w) float32 in [0, 1]
+        darkness = coverage * np.float32(1.0 - np.mean(pen.colour))  # how much darker than the paper
+        darkness = cv2.GaussianBlur(darkness, (0, 0), rng.uniform(0.4, 1.5))
+        noise = rng.uniform(0.005, 0.025)
+        darkness += rng.normal(0.0, noise, darkness.shape).astype(np.float32)
+        darkness[darkness < 3 * noise] = 0.0  # what the reader keeps: ink clearly above the paper's noise
+        if not darkness.any():
+            continue
+        written.append((preprocess.to_mnist(darkness) * 255).round().astype(np.uint8))
+        kept.append(index)
+    if not written:
+        return np.zeros((0, 28, 28), np.uint8), np.zeros((0,), labels.dtype)
+    return np.stack(written), labels[kept]
 
 
 STYLED_DIGITS = (1, 7, 9)  # the digits continental_styles adds copies of

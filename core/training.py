@@ -22,7 +22,7 @@ from core.config import TrainConfig
 from core.data import Mnist
 from core.distribute import build_from_local_batch, strategy_for
 from core.model import ModelCard, build_model, save_model
-from core.synth import continental_styles, squared
+from core.synth import continental_styles, pen_copies, squared
 
 CHANCE_LEVEL = 0.2  # test accuracy below this (guessing scores 0.1) means the network learned nothing
 
@@ -56,6 +56,9 @@ def make_splits(config: TrainConfig, data: Mnist) -> Splits:
         x_train, y_train = np.concatenate([x_train, extra_images]), np.concatenate([y_train, extra_labels])
     if config.augment_square:
         extra_images, extra_labels = squared(x_train, y_train, np.random.default_rng(config.seed + 200))
+        x_train, y_train = np.concatenate([x_train, extra_images]), np.concatenate([y_train, extra_labels])
+    if config.augment_pens:
+        extra_images, extra_labels = pen_copies(x_train, y_train, np.random.default_rng(config.seed + 300))
         x_train, y_train = np.concatenate([x_train, extra_images]), np.concatenate([y_train, extra_labels])
     return Splits(x_train, y_train, data.x_train[validation_ids], data.y_train[validation_ids])
 

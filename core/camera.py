@@ -1,0 +1,335 @@
+"""Realistic webcam frames of pen handwriting on notebook paper: the honest camera benchmark's frames and conditions.
+
+A frame is made as a camera makes it. Digits are retraced by a pen model (`core.pens`) on a sheet (plain, squared
+or ruled, white, off-white or tinted), the sheet is seen in perspective with the desk beyond its edges and
+sometimes a thumb holding it, under a hand's shadow and vignetting, through defocus or motion blur, a low-resolution
+sensor, sensor noise, a white-balance tint and JPEG compression.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from core.pens import PEN_KINDS, PenKind, pen_digit, random_pen
+
+FRAME_WIDTH, FRAME_HEIGHT = 640, 480
+PaperKind = Literal["plain", "squared", "ruled"]
+PAPER_KINDS: tuple[PaperKind, ...] = ("plain", "squared", "ruled")
+BlurKind = Literal["sharp", "defocus", "motion"]
+BLUR_KINDS: tuple[BlurKind, ...] = ("sharp", "defocus", "motion")
+EVALUATION_SEED = 20261201  # the frames every figure is reported on; never tune on this seed
+TUNING_SEEDS = (1, 2, 3)  # look at these while developing
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """What a frame shows, for per-condition figures."""
+
+    ink: PenKind
+    paper: PaperKind
+    rows: int
+    blur: BlurKind
+    tilt: float  # degrees the sheet is turned away from the camera (the larger of the two axes)
+    desk: bool  # the desk shows beyond the sheet's edge
+    thumb: bool
+    low_resolution: bool  # a 320x240 sensor scaled up
+    source: str  # where the digits come from ("mnist", "usps", ...)
+    digit_height: int  # pixels, on the sheet before perspective
+
+
+@dataclass(frozen=True)
+class CameraFrame:
+    image: np.ndarray  # (480, 640, 3) uint8 BGR, as a webcam gives it
+    number: str  # what is written: rows top to bottom separated by a space, as Reading.number gives them
+    conditions: Conditions
+    boxes: tuple[tuple[int, int, int, int], ...] = field(default=(), repr=False)  # each digit's (x, y, w, h) in the frame
+
+
+# --- Paper --------------------------------------------------------------------------------------------------------
+
+
+def _paper_colour(rng: np.random.Generator) -> np.ndarray:
+    """White, off-white, or tinted paper (cream, light yellow, light blue, recycled grey).  -> (3,) RGB."""
+    choice = rng.integers(0, 4)
+    if choice == 0:
+        base = np.array([0.95, 0.95, 0.94])
+    elif choice == 1:
+        base = np.array([0.94, 0.92, 0.86])  # off-white, cream
+    elif choice == 2:
+        base = np.array([rng.choice([0.97, 0.88]), rng.choice([0.95, 0.93]), rng.choice([0.80, 0.96])])  # yellow or blue tint
+    else:
+        base = np.full(3, rng.uniform(0.82, 0.9))  # recycled grey
+    return (base * rng.uniform(0.93, 1.02)).clip(0, 1).astype(np.float32)
+
+
+def _sheet(rng: np.random.Generator, kind: PaperKind, shape: tuple[int, int], pixels_per_mm: float) -> np.ndarray:
+    """A sheet's albedo with fibre texture and its printed lines.  -> (H, W, 3) float32 RGB in [0, 1]."""
+    height, width = shape
+    colour = _paper_colour(rng)
+    fibres = cv2.GaussianBlur(rng.normal(0, 1, shape).astype(np.float32), (0, 0), 1.5) * rng.uniform(0.005, 0.02)
+    sheet = np.clip(colour[None, None, :] + fibres[..., None], 0, 1)
+    if kind == "plain":
+        return sheet
+    line_colour = np.array(
+        rng.choice([(0.55, 0.72, 0.90), (0.65, 0.80, 0.92), (0.60, 0.62, 0.65), (0.72, 0.74, 0.76)]), np.float32
+    )  # light blue, paler blue, grey, pale grey
+    strength = rng.uniform(0.5, 1.0)  # how strongly the lines are printed
+    line_width = max(1, round(rng.uniform(0.15, 0.3) * pixels_per_mm))
+    lines = np.zeros(shape, np.float32)
+    if kind == "squared":
+        spacing = rng.uniform(4.0, 6.0) * pixels_per_mm  # 4-6 mm squares
+        offset_x, offset_y = rng.uniform(0, spacing, 2)
+        for x in np.arange(offset_x, width, spacing):
+            cv2.line(lines, (round(x), 0), (round(x), height), 1.0, line_width, cv2.LINE_AA)
+        for y in np.arange(offset_y, height, spacing):
+            cv2.line(lines, (0, round(y)), (width, round(y)), 1.0, line_width, cv2.LINE_AA)
+    else:
+        spacing = rng.uniform(7.0, 9.0) * pixels_per_mm  # ruled lines 7-9 mm apart
+        for y in np.arange(rng.uniform(0, spacing), height, spacing):
+            cv2.line(lines, (0, round(y)), (width, round(y)), 1.0, line_width, cv2.LINE_AA)
+    lines *= strength
+    sheet = sheet * (1 - lines[..., None] * (1 - line_colour[None, None, :]))
+    if kind == "ruled" and rng.random() < 0.7:
+        margin = np.zeros(shape, np.float32)
+        x = round(rng.uniform(0.03, 0.2) * width)
+        cv2.line(margin, (x, 0), (x, height), 1.0, max(1, line_width), cv2.LINE_AA)
+        red = np.array([0.90, 0.35, 0.40], np.float32)
+        sheet = sheet * (1 - margin[..., None] * (1 - red[None, None, :]))
+    return sheet.astype(np.float32)
+
+
+# --- Layout -------------------------------------------------------------------------------------------------------
+
+
+def _layout(
+    rng: np.random.Generator, count: int, rows: int, height: int, sheet_shape: tuple[int, int]
+) -> tuple[list[tuple[int, int]], list[int]] | None:
+    """Where each digit's top-left corner goes on the sheet, row by row; None if they do not fit."""
+    per_row = [count - count // 2, count // 2] if rows == 2 else [count]
+    advance = height * rng.uniform(0.75, 1.0)  # handwriting: each digit about as wide as 0.5-0.8 of its height
+    widest = max(per_row) * advance
+    line_gap = height * rng.uniform(1.3, 1.8)
+    block_height = height + (rows - 1) * line_gap
+    sheet_height, sheet_width = sheet_shape
+    if widest > 0.9 * sheet_width or block_height > 0.9 * sheet_height:
+        return None
+    left = rng.uniform(0.05 * sheet_width, 0.95 * sheet_width - widest)
+    top = rng.uniform(0.05 * sheet_height, 0.95 * sheet_height - block_height)
+    corners, row_of = [], []
+    for row, n in enumerate(per_row):
+        x = left + rng.uniform(0, 0.5) * height * (row > 0)
+        for _ in range(n):
+            corners.append((round(x), round(top + row * line_gap + rng.uniform(-0.06, 0.06) * height)))
+            row_of.append(row)
+            x += advance * rng.uniform(0.9, 1.1)
+    return corners, row_of
+
+
+# --- Camera -------------------------------------------------------------------------------------------------------
+
+
+def _perspective(rng: np.random.Generator, sheet_shape: tuple[int, int]) -> tuple[np.ndarray, float]:
+    """A homography from sheet to frame: the sheet turned up to 25 degrees away from the camera, rotated in its
+    plane, and placed so that it fills most of the frame (sometimes less, leaving the desk visible)."""
+    height, width = sheet_shape
+    tilt_x, tilt_y = rng.uniform(-25, 25, 2) if rng.random() < 0.8 else rng.uniform(-5, 5, 2)
+    roll = rng.uniform(-10, 10)
+    ax, ay, az = np.radians([tilt_x, tilt_y, roll])
+    rotation_x = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
+    rotation_y = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
+    rotation_z = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
+    corners = np.array([[-width / 2, -height / 2, 0], [width / 2, -height / 2, 0], [width / 2, height / 2, 0], [-width / 2, height / 2, 0]])
+    turned = corners @ (rotation_z @ rotation_y @ rotation_x).T
+    focal = FRAME_WIDTH * rng.uniform(0.9, 1.4)  # a webcam's field of view is 50-70 degrees
+    distance = focal * rng.uniform(0.7, 1.05)  # sheet pixels to frame pixels at the centre: 0.95-1.4
+    projected = turned[:, :2] * focal / (distance + turned[:, 2:3])
+    projected += np.array([FRAME_WIDTH / 2, FRAME_HEIGHT / 2]) + rng.uniform(-40, 40, 2)
+    source = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+    return cv2.getPerspectiveTransform(source, projected.astype(np.float32)), float(max(abs(tilt_x), abs(tilt_y)))
+
+
+def _desk(rng: np.random.Generator) -> np.ndarray:
+    """What lies beyond the sheet: wood, a dark or grey desk, or a light one.  -> (480, 640, 3) float32 RGB."""
+    shape = (FRAME_HEIGHT, FRAME_WIDTH)
+    kind = rng.integers(0, 4)
+    if kind == 0:  # wood: brown with grain along one direction
+        grain = cv2.GaussianBlur(rng.normal(0, 1, (FRAME_HEIGHT, 40)).astype(np.float32), (0, 0), 2)
+        grain = cv2.resize(grain, (FRAME_WIDTH, FRAME_HEIGHT), interpolation=cv2.INTER_LINEAR) * 0.06
+        base = np.array([0.55, 0.38, 0.22]) * rng.uniform(0.6, 1.2)
+        desk = base[None, None, :] + grain[..., None]
+    elif kind == 1:
+        desk = np.full((*shape, 3), rng.uniform(0.1, 0.3))
+    elif kind == 2:
+        desk = np.full((*shape, 3), rng.uniform(0.4, 0.6)) * np.array([1.0, 1.0, rng.uniform(0.9, 1.1)])
+    else:
+        desk = np.full((*shape, 3), rng.uniform(0.7, 0.85))  # a light desk: the sheet's edge barely shows
+    noise = cv2.GaussianBlur(rng.normal(0, 0.02, shape).astype(np.float32), (0, 0), 3)
+    return np.clip(desk + noise[..., None], 0, 1).astype(np.float32)
+
+
+def _thumb(rng: np.random.Generator, image: np.ndarray, keep_clear: list[tuple[int, int, int, int]]) -> bool:
+    """Draw a thumb holding the sheet at a frame edge, away from the digits; False if there was no room."""
+    for _ in range(10):
+        edge = rng.integers(0, 4)
+        length, width = rng.uniform(110, 190), rng.uniform(55, 90)
+        along = rng.uniform(0.15, 0.85)
+        if edge in (0, 1):  # bottom or top edge, pointing into the frame
+            centre = (along * FRAME_WIDTH, FRAME_HEIGHT + 10 if edge == 0 else -10)
+            angle = 90 + rng.uniform(-30, 30)
+        else:
+            centre = (-10 if edge == 2 else FRAME_WIDTH + 10, along * FRAME_HEIGHT)
+            angle = rng.uniform(-30, 30)
+        x0, y0 = centre[0] - length, centre[1] - length
+        if any(x0 < x + w and x < centre[0] + length and y0 < y + h and y < centre[1] + length for x, y, w, h in keep_clear):
+            continue
+        mask = np.zeros(image.shape[:2], np.float32)
+        cv2.ellipse(mask, (round(centre[0]), round(centre[1])), (round(length), round(width / 2)), angle, 0, 360, 1.0, -1)
+        mask = cv2.GaussianBlur(mask, (0, 0), 2.0)
+        skin = np.array([0.85, 0.62, 0.50]) * rng.uniform(0.6, 1.05)
+        shading = 0.8 + 0.2 * cv2.GaussianBlur(mask, (0, 0), 15)  # rounder, lighter in the middle
+        image[:] = image * (1 - mask[..., None]) + (skin[None, None, :] * shading[..., None]) * mask[..., None]
+        return True
+    return False
+
+
+def _lighting(rng: np.random.Generator) -> np.ndarray:
+    """Light falling on the frame: a gradient, vignetting and the soft shadow of a hand.  -> (480, 640) float32."""
+    ys, xs = np.mgrid[0:FRAME_HEIGHT, 0:FRAME_WIDTH].astype(np.float32)
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = (np.cos(angle) * xs / FRAME_WIDTH + np.sin(angle) * ys / FRAME_HEIGHT) * rng.uniform(0.0, 0.3)
+    light = 1.0 - (ramp - ramp.min())
+    radius = ((xs - FRAME_WIDTH / 2) ** 2 + (ys - FRAME_HEIGHT / 2) ** 2) / (FRAME_WIDTH / 2) ** 2
+    light *= 1.0 - rng.uniform(0.05, 0.35) * radius  # vignetting
+    if rng.random() < 0.6:
+        shadow = np.zeros((FRAME_HEIGHT, FRAME_WIDTH), np.float32)
+        centre = (int(rng.uniform(-100, FRAME_WIDTH + 100)), int(rng.uniform(-100, FRAME_HEIGHT + 100)))
+        axes = (int(rng.uniform(120, 320)), int(rng.uniform(80, 220)))
+        cv2.ellipse(shadow, centre, axes, rng.uniform(0, 180), 0, 360, 1.0, -1)
+        light *= 1.0 - cv2.GaussianBlur(shadow, (0, 0), rng.uniform(25, 60)) * rng.uniform(0.15, 0.45)
+    return np.clip(light * rng.uniform(0.75, 1.05), 0.2, 1.2).astype(np.float32)
+
+
+def _blur(rng: np.random.Generator, image: np.ndarray) -> tuple[np.ndarray, BlurKind]:
+    kind: BlurKind = BLUR_KINDS[int(rng.choice(3, p=[0.4, 0.35, 0.25]))]
+    if kind == "sharp":
+        return cv2.GaussianBlur(image, (0, 0), 0.5), kind
+    if kind == "defocus":
+        return cv2.GaussianBlur(image, (0, 0), rng.uniform(0.8, 1.8)), kind
+    length = int(rng.integers(3, 7))
+    kernel = np.zeros((length, length), np.float32)
+    kernel[length // 2, :] = 1.0 / length
+    turn = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), rng.uniform(0, 180), 1.0)
+    kernel = cv2.warpAffine(kernel, turn, (length, length))
+    return cv2.filter2D(image, -1, kernel / max(kernel.sum(), 1e-6)), kind
+
+
+# --- Frames -------------------------------------------------------------------------------------------------------
+
+
+def camera_frame(
+    digits: list[np.ndarray],
+    labels: list[int],
+    rng: np.random.Generator,
+    *,
+    ink: PenKind | None = None,
+    paper: PaperKind | None = None,
+    rows: int | None = None,
+    source: str = "mnist",
+) -> CameraFrame:
+    """One webcam frame of `digits` (scans, white ink on black, any size) handwritten on a sheet.
+
+    Conditions left as None are drawn at random. The number reads row by row, left to right.
+    """
+    ink = ink or PEN_KINDS[int(rng.choice(3, p=[0.45, 0.2, 0.35]))]
+    paper = paper or PAPER_KINDS[int(rng.choice(3, p=[0.3, 0.4, 0.3]))]
+    rows = rows or (2 if len(digits) >= 2 and rng.random() < 0.3 else 1)
+    sheet_shape = (round(FRAME_HEIGHT * 1.1), round(FRAME_WIDTH * 1.1))
+    for _ in range(50):
+        height = int(rng.uniform(40, 140))
+        placed = _layout(rng, len(digits), rows, height, sheet_shape)
+        if placed is None:
+            continue
+        homography, tilt = _perspective(rng, sheet_shape)
+        corners, row_of = placed
+        boxes = _frame_boxes(homography, corners, height)
+        if all(0 <= x and 0 <= y and x + w <= FRAME_WIDTH and y + h <= FRAME_HEIGHT for x, y, w, h in boxes):
+            break
+    else:
+        raise RuntimeError("Could not place the digits inside the frame.")
+    pixels_per_mm = height / rng.uniform(6, 14)  # a digit written 6-14 mm tall
+    sheet = _sheet(rng, paper, sheet_shape, pixels_per_mm)
+    film = np.ones_like(sheet)  # what the ink lets through, per channel
+    ink_boxes = []  # each digit's ink on the sheet: (x, y, w, h)
+    for digit, (x, y) in zip(digits, corners, strict=True):
+        pen = random_pen(ink, height, rng)
+        coverage = pen_digit(digit, height, pen, rng)
+        y, x = max(0, y - round(pen.width + 2)), max(0, x - round(pen.width + 2))
+        h, w = min(coverage.shape[0], sheet_shape[0] - y), min(coverage.shape[1], sheet_shape[1] - x)
+        through = 1 - coverage[:h, :w, None] * (1 - np.array(pen.colour, np.float32)[None, None, :])
+        film[y : y + h, x : x + w] = np.minimum(film[y : y + h, x : x + w], through)
+        inked_y, inked_x = np.nonzero(coverage[:h, :w] > 0.2)
+        inked = len(inked_x) > 0
+        ink_boxes.append((x + int(inked_x.min()), y + int(inked_y.min()), int(np.ptp(inked_x)) + 1, int(np.ptp(inked_y)) + 1) if inked else (x, y, 1, 1))
+    sheet *= film
+    desk = _desk(rng)
+    warped = cv2.warpPerspective(sheet, homography, (FRAME_WIDTH, FRAME_HEIGHT), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+    on_sheet = cv2.warpPerspective(np.ones(sheet_shape, np.float32), homography, (FRAME_WIDTH, FRAME_HEIGHT), flags=cv2.INTER_LINEAR)
+    image = warped * on_sheet[..., None] + desk * (1 - on_sheet[..., None])
+    desk_visible = bool((on_sheet < 0.5).mean() > 0.01)
+    thumb = rng.random() < 0.35 and _thumb(rng, image, list(boxes))
+    image *= _lighting(rng)[..., None]
+    image, blur = _blur(rng, image)
+    low_resolution = bool(rng.random() < 0.3)
+    if low_resolution:
+        small = cv2.resize(image, (FRAME_WIDTH // 2, FRAME_HEIGHT // 2), interpolation=cv2.INTER_AREA)
+        image = cv2.resize(small, (FRAME_WIDTH, FRAME_HEIGHT), interpolation=cv2.INTER_LINEAR)
+    image *= (1 + rng.uniform(-0.1, 0.1, 3)).astype(np.float32)[None, None, :]  # white balance
+    image += rng.normal(0, rng.uniform(0.005, 0.03), image.shape).astype(np.float32)  # sensor noise
+    frame = cv2.cvtColor((np.clip(image, 0, 1) * 255).round().astype(np.uint8), cv2.COLOR_RGB2BGR)
+    encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(55, 91))])[1]
+    per_row = [[str(label) for label, row in zip(labels, row_of, strict=True) if row == r] for r in range(rows)]
+    number = " ".join("".join(row) for row in per_row if row)
+    conditions = Conditions(ink, paper, rows, blur, round(tilt, 1), desk_visible, bool(thumb), low_resolution, source, height)
+    seen = tuple(_seen_box(homography, box) for box in ink_boxes)
+    return CameraFrame(cv2.imdecode(encoded, cv2.IMREAD_COLOR), number, conditions, seen)
+
+
+def _seen_box(homography: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """A box on the sheet as the frame sees it: the bounding box of its four corners after the perspective."""
+    x, y, w, h = box
+    corners = cv2.perspectiveTransform(np.array([[[x, y], [x + w, y], [x + w, y + h], [x, y + h]]], np.float32), homography)[0]
+    (x0, y0), (x1, y1) = corners.min(axis=0), corners.max(axis=0)
+    return int(x0), int(y0), int(np.ceil(x1 - x0)), int(np.ceil(y1 - y0))
+
+
+def _frame_boxes(homography: np.ndarray, corners: list[tuple[int, int]], height: int) -> list[tuple[int, int, int, int]]:
+    """Each digit's cell (height x height on the sheet) as a box in the frame after the perspective."""
+    boxes = []
+    for x, y in corners:
+        cell = np.array([[[x, y], [x + height, y], [x + height, y + height], [x, y + height]]], np.float32)
+        seen = cv2.perspectiveTransform(cell, homography)[0]
+        x0, y0 = seen.min(axis=0)
+        x1, y1 = seen.max(axis=0)
+        boxes.append((int(x0), int(y0), int(np.ceil(x1 - x0)), int(np.ceil(y1 - y0))))
+    return boxes
+
+
+def camera_frames(
+    sources: dict[str, tuple[np.ndarray, np.ndarray]], count: int, seed: int = EVALUATION_SEED, **conditions: object
+) -> list[CameraFrame]:
+    """`count` frames of 1-7 digits. `sources` maps a name to (images (n, h, w) white ink on black, labels (n,));
+    each frame takes its digits from one source, in proportion to the sources' sizes."""
+    rng = np.random.default_rng(seed)
+    names = list(sources)
+    weights = np.array([len(sources[name][1]) for name in names], np.float64)
+    frames = []
+    for _ in range(count):
+        name = names[int(rng.choice(len(names), p=weights / weights.sum()))]
+        images, labels = sources[name]
+        chosen = rng.choice(len(images), size=int(rng.integers(1, 8)), replace=False)
+        frames.append(camera_frame([images[i] for i in chosen], [int(labels[i]) for i in chosen], rng, source=name, **conditions))  # type: ignore[arg-type]
+    return frames
