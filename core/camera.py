@@ -14,7 +14,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from core.pens import PEN_KINDS, PenKind, pen_digit, random_pen
+from core.pens import PEN_KINDS, PenKind, draw_digit, random_pen, skeleton_segments
 
 FRAME_WIDTH, FRAME_HEIGHT = 640, 480
 PaperKind = Literal["plain", "squared", "ruled"]
@@ -78,7 +78,7 @@ def _sheet(rng: np.random.Generator, kind: PaperKind, shape: tuple[int, int], pi
         rng.choice([(0.55, 0.72, 0.90), (0.65, 0.80, 0.92), (0.60, 0.62, 0.65), (0.72, 0.74, 0.76)]), np.float32
     )  # light blue, paler blue, grey, pale grey
     strength = rng.uniform(0.5, 1.0)  # how strongly the lines are printed
-    line_width = max(1, round(rng.uniform(0.15, 0.3) * pixels_per_mm))
+    line_width = max(1, round(rng.uniform(0.1, 0.25) * pixels_per_mm))  # printed lines are 0.1-0.25 mm
     lines = np.zeros(shape, np.float32)
     if kind == "squared":
         spacing = rng.uniform(4.0, 6.0) * pixels_per_mm  # 4-6 mm squares
@@ -106,26 +106,32 @@ def _sheet(rng: np.random.Generator, kind: PaperKind, shape: tuple[int, int], pi
 
 
 def _layout(
-    rng: np.random.Generator, count: int, rows: int, height: int, sheet_shape: tuple[int, int]
+    rng: np.random.Generator, widths: list[float], rows: int, height: int, sheet_shape: tuple[int, int]
 ) -> tuple[list[tuple[int, int]], list[int]] | None:
-    """Where each digit's top-left corner goes on the sheet, row by row; None if they do not fit."""
-    per_row = [count - count // 2, count // 2] if rows == 2 else [count]
-    advance = height * rng.uniform(0.75, 1.0)  # handwriting: each digit about as wide as 0.5-0.8 of its height
-    widest = max(per_row) * advance
+    """Where each digit's top-left corner goes on the sheet, row by row; None if they do not fit.
+
+    `widths` are the digits' widths in units of their height. People leave a gap of a tenth to a third of the
+    digits' height between digits, and now and then (one pair in twenty) write two digits touching.
+    """
+    per_row = [len(widths) - len(widths) // 2, len(widths) // 2] if rows == 2 else [len(widths)]
+    gaps = np.where(rng.random(len(widths)) < 0.05, rng.uniform(-0.03, 0.03, len(widths)), rng.uniform(0.1, 0.35, len(widths)))
+    advances = (np.asarray(widths) + gaps) * height
+    row_starts = np.cumsum([0, *per_row])
+    row_widths = [float(advances[start:stop].sum()) for start, stop in zip(row_starts[:-1], row_starts[1:], strict=True)]
     line_gap = height * rng.uniform(1.3, 1.8)
     block_height = height + (rows - 1) * line_gap
     sheet_height, sheet_width = sheet_shape
-    if widest > 0.9 * sheet_width or block_height > 0.9 * sheet_height:
+    if max(row_widths) > 0.9 * sheet_width or block_height > 0.9 * sheet_height:
         return None
-    left = rng.uniform(0.05 * sheet_width, 0.95 * sheet_width - widest)
+    left = rng.uniform(0.05 * sheet_width, 0.95 * sheet_width - max(row_widths))
     top = rng.uniform(0.05 * sheet_height, 0.95 * sheet_height - block_height)
     corners, row_of = [], []
-    for row, n in enumerate(per_row):
+    for row, (start, stop) in enumerate(zip(row_starts[:-1], row_starts[1:], strict=True)):
         x = left + rng.uniform(0, 0.5) * height * (row > 0)
-        for _ in range(n):
+        for index in range(start, stop):
             corners.append((round(x), round(top + row * line_gap + rng.uniform(-0.06, 0.06) * height)))
             row_of.append(row)
-            x += advance * rng.uniform(0.9, 1.1)
+            x += advances[index]
     return corners, row_of
 
 
@@ -248,15 +254,17 @@ def camera_frame(
     paper = paper or PAPER_KINDS[int(rng.choice(3, p=[0.3, 0.4, 0.3]))]
     rows = rows or (2 if len(digits) >= 2 and rng.random() < 0.3 else 1)
     sheet_shape = (round(FRAME_HEIGHT * 1.1), round(FRAME_WIDTH * 1.1))
+    skeletons = [skeleton_segments(digit) for digit in digits]
+    widths = [float(segments[:, [0, 2]].max()) if len(segments) else 0.5 for segments in skeletons]
     for _ in range(50):
         height = int(rng.uniform(40, 140))
-        placed = _layout(rng, len(digits), rows, height, sheet_shape)
+        placed = _layout(rng, widths, rows, height, sheet_shape)
         if placed is None:
             continue
         homography, tilt = _perspective(rng, sheet_shape)
         corners, row_of = placed
         boxes = _frame_boxes(homography, corners, height)
-        if all(0 <= x and 0 <= y and x + w <= FRAME_WIDTH and y + h <= FRAME_HEIGHT for x, y, w, h in boxes):
+        if all(x >= 0 and y >= 0 and x + w <= FRAME_WIDTH and y + h <= FRAME_HEIGHT for x, y, w, h in boxes):
             break
     else:
         raise RuntimeError("Could not place the digits inside the frame.")
@@ -264,16 +272,18 @@ def camera_frame(
     sheet = _sheet(rng, paper, sheet_shape, pixels_per_mm)
     film = np.ones_like(sheet)  # what the ink lets through, per channel
     ink_boxes = []  # each digit's ink on the sheet: (x, y, w, h)
-    for digit, (x, y) in zip(digits, corners, strict=True):
+    for segments, (x, y) in zip(skeletons, corners, strict=True):
         pen = random_pen(ink, height, rng)
-        coverage = pen_digit(digit, height, pen, rng)
+        coverage = draw_digit(segments, height, pen, rng)
         y, x = max(0, y - round(pen.width + 2)), max(0, x - round(pen.width + 2))
         h, w = min(coverage.shape[0], sheet_shape[0] - y), min(coverage.shape[1], sheet_shape[1] - x)
         through = 1 - coverage[:h, :w, None] * (1 - np.array(pen.colour, np.float32)[None, None, :])
         film[y : y + h, x : x + w] = np.minimum(film[y : y + h, x : x + w], through)
         inked_y, inked_x = np.nonzero(coverage[:h, :w] > 0.2)
         inked = len(inked_x) > 0
-        ink_boxes.append((x + int(inked_x.min()), y + int(inked_y.min()), int(np.ptp(inked_x)) + 1, int(np.ptp(inked_y)) + 1) if inked else (x, y, 1, 1))
+        ink_boxes.append(
+            (x + int(inked_x.min()), y + int(inked_y.min()), int(np.ptp(inked_x)) + 1, int(np.ptp(inked_y)) + 1) if inked else (x, y, 1, 1)
+        )
     sheet *= film
     desk = _desk(rng)
     warped = cv2.warpPerspective(sheet, homography, (FRAME_WIDTH, FRAME_HEIGHT), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))

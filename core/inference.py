@@ -17,6 +17,8 @@ from core.preprocess import Box
 # Below this calibrated confidence a shape is "no digit" rather than a guess. Calibration makes it mean what it
 # says: among answers given with confidence 0.6, about 60% are right (see README, "Confidence").
 MIN_CONFIDENCE = 0.6
+# A shape read as one digit this surely is never split in two (a wide 0 or 6 splits into a convincing 1 and 0).
+SURE_OF_ONE = 0.9
 
 
 @dataclass(frozen=True)
@@ -106,15 +108,24 @@ class Recognizer:
 
     def read(self, image: np.ndarray, min_confidence: float = MIN_CONFIDENCE) -> Reading:
         """Find and read every digit in `image` (a photo, a frame, a canvas), all classified in one batch."""
-        ink = preprocess.ink_map(image)
+        ink = preprocess.page_ink_map(image)
         labels, groups = preprocess.find_digit_groups(ink)
         if not groups:
             return Reading("", ())
         pairs = preprocess.ambiguous_pairs(groups)
-        candidates = groups + [preprocess.union(groups[i], groups[j]) for i, j in pairs]
+        paired = {index for pair in pairs for index in pair}
+        splits = {
+            index: halves
+            for index, group in enumerate(groups)
+            if index not in paired and (halves := preprocess.split_candidates(ink, labels, group)) is not None
+        }
+        candidates = (
+            groups + [preprocess.union(groups[i], groups[j]) for i, j in pairs] + [half for halves in splits.values() for half in halves]
+        )
         inputs = np.stack([preprocess.to_mnist(preprocess.crop_group(ink, labels, group)) for group in candidates])  # (N, 28, 28)
-        probabilities = self.probabilities(inputs)  # one batch: the digits and every two-piece alternative
-        groups, inputs, probabilities = _resolve_pairs(candidates, len(groups), pairs, inputs, probabilities)
+        probabilities = self.probabilities(inputs)  # one batch: the digits, every two-piece and every split alternative
+        candidates, count, pairs, inputs, probabilities = _resolve_splits(candidates, len(groups), pairs, splits, inputs, probabilities)
+        groups, inputs, probabilities = _resolve_pairs(candidates, count, pairs, inputs, probabilities)
         breaks = set(preprocess.row_breaks(groups))
         digits: list[DigitReading] = []
         rejected: list[Box] = []
@@ -158,6 +169,34 @@ def _resolve_pairs(
     # A merged pair is replaced by its union's row; its second group is absorbed.
     rows = [merges.get(index, index) for index in range(count) if index - 1 not in merges]
     return [candidates[row] for row in rows], inputs[rows], probabilities[rows]
+
+
+def _resolve_splits(
+    candidates: list[preprocess.Group],
+    count: int,
+    pairs: list[tuple[int, int]],
+    splits: dict[int, tuple[preprocess.Group, preprocess.Group]],
+    inputs: np.ndarray,
+    probabilities: np.ndarray,
+) -> tuple[list[preprocess.Group], int, list[tuple[int, int]], np.ndarray, np.ndarray]:
+    """Replace each wide shape by its two halves where both read as digits, and as two digits more surely than the
+    whole reads as one. Rows hold the `count` groups, one union per pair, then two halves per split in the order of `splits`.
+    Returns the rows reordered as groups (halves in place) then unions, the new group count and the pairs' new indices.
+    """
+    halves_row = count + len(pairs)
+    kept: dict[int, list[int]] = {}
+    for index in splits:
+        left, right = halves_row, halves_row + 1
+        halves_row += 2
+        left_sure, right_sure = probabilities[left].max(), probabilities[right].max()
+        whole_sure = probabilities[index].max()
+        if whole_sure < SURE_OF_ONE and min(left_sure, right_sure) >= MIN_CONFIDENCE and left_sure * right_sure > whole_sure:
+            kept[index] = [left, right]
+    group_rows = [row for index in range(count) for row in kept.get(index, [index])]
+    position = {row: at for at, row in enumerate(group_rows)}
+    order = group_rows + list(range(count, count + len(pairs)))  # a group in a pair is never split: it keeps its row
+    moved = [(position[first], position[second]) for first, second in pairs]
+    return [candidates[row] for row in order], len(group_rows), moved, inputs[order], probabilities[order]
 
 
 def _no_digit() -> Prediction:

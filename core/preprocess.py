@@ -13,6 +13,7 @@ WORK_BOX = 80  # strokes are normalised at 4x the 20x20 box, then area-averaged 
 # Stroke width MNIST digits have at the 80-pixel working scale (median of `stroke_width` over the training set ~9.6).
 TARGET_STROKE = 9.5
 MAX_SIDE = 1024  # larger images are shrunk first: digits stay readable and a frame stays fast
+PAGE_SIDE = 320  # photographed pages are searched for ink at this size (half a 640x480 webcam frame)
 MIN_CONTRAST = 0.12  # ink must stand this far (of the 0..1 range) above the flattened background
 MIN_DIGIT_PIXELS = 12  # at working resolution; smaller groups are specks
 MIN_DIGIT_HEIGHT = 8  # pixels; with MIN_DIGIT_FRACTION of the image's shorter side, the smallest digit `read` accepts
@@ -26,6 +27,16 @@ MAX_MERGED = 80  # the largest blobs considered for digits; merging is quadratic
 # one big blob encloses dozens.
 MAX_HOLES = 12
 MIN_HOLE = 3
+PAGE_BORDER = 0.03  # of a page's longer side: shapes this close to the frame's edge come from beyond it
+PAGE_SHORTEST = 0.55  # of the digits' height: shorter shapes on a page are not digits
+PAGE_SEED = 0.45  # of the digits' height: pieces at least this tall are digits or large parts of one
+PAGE_REACH = 0.15  # of the digits' height: a smaller piece this close to a large one may be part of its digit
+SPLIT_ASPECT = 1.05  # a shape wider than it is tall may be two digits written touching
+CROP_TYPICAL = 0.75  # the stroke's darkness at this quantile counts as full ink when a page's digit is cropped  # a shape at least this wide for its height may be two digits written touching
+# On a photographed page, ink is this much darker than the paper around it (fractions of the paper's brightness)
+# or more: clear ink seeds a stroke, weak ink extends it (faint pencil, a fading ballpoint).
+PAGE_STRONG_INK = 0.05
+PAGE_WEAK_INK = 0.025
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,7 @@ class InkMap:
     # The mask's 8-connected pieces, labelled once: (labels (H, W) int32, stats (count, 5) as OpenCV gives them).
     pieces: tuple[np.ndarray, np.ndarray] = field(repr=False, compare=False)
     denoised: bool = False  # the image was so speckled that it was median-filtered before thresholding
+    lines_removed: bool = False  # printed lines are already gone, and `pieces` joins strokes broken by small gaps
 
 
 # --- Grey conversion ----------------------------------------------------------------------------------------------
@@ -163,6 +175,215 @@ def ink_map(image: np.ndarray) -> InkMap:
     return InkMap(ink=flat, mask=mask, scale=scale, dark_ink=dark_ink, pieces=pieces)
 
 
+def page_ink_map(image: np.ndarray) -> InkMap:
+    """Find handwriting on a photographed page: ink is what is darker than the paper around it.
+
+    (H, W[, C]) -> InkMap at up to PAGE_SIDE pixels. The grey image is divided by a local estimate of the paper (a
+    grey closing wider than any pen stroke), which cancels shadows, vignetting and tinted paper and leaves the desk
+    level with itself. Printed lines (squares, rules, a margin, the sheet's edge) are found as families of long
+    straight lines and their darkness is subtracted, so a stroke crossing or following one keeps its own. Faint
+    pencil is kept by hysteresis: weak ink joined to clear ink. A thumb holding the sheet is masked by its colour.
+    """
+    # NOTE: a page is read at PAGE_SIDE pixels at most. Halving a 640x480 frame keeps the signal-to-noise ratio of
+    # a 1-pixel pen line (its contrast and the noise both halve) and makes every step below four times cheaper.
+    scale = min(1.0, PAGE_SIDE / max(image.shape[:2]))
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    if _has_colour(image):
+        colour = image[:, :, :3] if scale == 1.0 else cv2.resize(image[:, :, :3], size, interpolation=cv2.INTER_AREA)
+        gray = _unit_range(cv2.cvtColor(colour, cv2.COLOR_RGB2GRAY))  # (h, w) float32 in [0, 1]
+    else:
+        colour = None
+        gray = to_gray(image)
+        gray = gray if scale == 1.0 else cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    dark_ink = _paper_is_light(gray)
+    levels = cv2.convertScaleAbs(gray, alpha=255.0)  # (h, w) uint8
+    if not dark_ink:
+        levels = cv2.bitwise_not(levels)
+    mask, darkness = _page_mask(_darkness(levels))
+    denoised = len(_label(mask)[1]) > NOISY_FRAGMENTS
+    if denoised:
+        # Salt-and-pepper noise shatters the mask into specks; a 3x3 median removes it (pen lines are thicker here).
+        mask, darkness = _page_mask(_darkness(cv2.medianBlur(levels, 3)))
+    if colour is not None:
+        # A thumb holding the sheet: its outline and shading are darker than the paper, but no pen writes in skin.
+        mask = cv2.subtract(mask, cv2.dilate(_skin(colour), np.ones((5, 5), np.uint8)))
+    return InkMap(
+        ink=np.minimum(darkness, 1.0), mask=mask, scale=scale, dark_ink=dark_ink, pieces=_label(mask), denoised=denoised, lines_removed=True
+    )
+
+
+def _darkness(levels: np.ndarray) -> np.ndarray:
+    """What the ink takes away from the paper around it: 0 on paper, 1 for black.  (h, w) uint8 -> (h, w) float32."""
+    darkness = 1.0 - cv2.divide(levels, cv2.max(_paper_level(levels), 1), scale=1.0, dtype=cv2.CV_32F)
+    return cv2.GaussianBlur(cv2.max(darkness, 0.0), (0, 0), 0.7)
+
+
+def _page_mask(darkness: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ink of a page's darkness map, printed lines subtracted.  -> (mask (h, w) uint8 0/255, darkness without lines)."""
+    strong, weak = _ink_levels(darkness)
+    weak_mask = cv2.compare(darkness, weak, cv2.CMP_GT)
+    # Printed lines are subtracted, not erased: a stroke that crosses or follows one keeps its own darkness.
+    darkness = cv2.max(cv2.subtract(darkness, _printed_lines(weak_mask, darkness)), 0.0)
+    candidates = cv2.compare(darkness, weak, cv2.CMP_GT)
+    return _grown_from(candidates, cv2.bitwise_and(cv2.compare(darkness, strong, cv2.CMP_GT), candidates)), darkness
+
+
+JOIN_KERNEL = np.ones((3, 3), np.uint8)  # pieces this close (2 pixels, 4 in a 640x480 frame) are one stroke
+MAX_LINE_WIDTH = 9  # pixels: the widest band searched for a line's pixels around its centre
+MAX_PRINTED_WIDTH = 6  # pixels: printed lines are no wider at any distance a camera can read digits from
+LINE_VOTES = 0.35  # a printed line has pixels along at least this share of the frame's longer side
+LINE_RELATIVE_VOTES = 0.4  # and at least this share of the strongest line's pixels
+MIN_FAMILY = 3  # printed lines come at least three abreast
+LINE_FAN = 20  # degrees: how far perspective turns a sheet's lines from each other across a frame
+LINE_LIKE_FILL = 0.025  # ink area per squared length below which a thin straight piece is a line, not a 1
+
+
+def _skin(colour: np.ndarray) -> np.ndarray:
+    """Where a BGR image shows skin: red above green above blue, green 55-90% of red, not dark, and redder than
+    most of the picture (tinted paper can be pink or cream, and is most of the picture).  -> uint8 0/255."""
+    blue, green, red = (channel.astype(np.int16) for channel in cv2.split(colour))
+    warmth = red - blue
+    (usual,) = _quantiles(warmth[::4, ::4], (0.5,))
+    skin = (red > 80) & (green > blue) & (20 * green > 11 * red) & (10 * green < 9 * red) & (warmth > max(40.0, usual + 30))
+    return skin.astype(np.uint8) * 255
+
+
+def _has_colour(image: np.ndarray) -> bool:
+    """An opaque 8-bit colour image (a camera frame or a photo), whose colours can tell printed lines from ink."""
+    if image.ndim != 3 or image.dtype != np.uint8 or image.shape[2] < 3:
+        return False
+    return image.shape[2] == 3 or int(image[:, :, 3].min()) >= 250
+
+
+def _paper_level(levels: np.ndarray) -> np.ndarray:
+    """The paper's brightness around each pixel: a grey closing at half resolution.  (h, w) uint8 -> (h, w) uint8.
+
+    Its side (a tenth of the shorter side at half size, about 48 pixels in a 640x480 frame) is wider than a
+    marker's stroke, so strokes vanish from it, and narrower than the desk, which it follows edge for edge.
+    """
+    height, width = levels.shape
+    small = cv2.resize(levels, (max(1, width // 2), max(1, height // 2)), interpolation=cv2.INTER_AREA)
+    side = max(5, (min(small.shape) // 10) | 1)
+    level = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (side, side)))
+    return cv2.resize(cv2.blur(level, (3, 3)), (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _ink_levels(darkness: np.ndarray) -> tuple[float, float]:
+    """Darkness that is clearly ink, and the fainter darkness that may extend it: both above the paper's noise."""
+    sample = darkness[::4, ::4]
+    (middle,) = _quantiles(sample, (0.5,))
+    (spread,) = _quantiles(np.abs(sample - middle), (0.5,))
+    noise = 1.4826 * spread
+    return max(PAGE_STRONG_INK, middle + 6.0 * noise), max(PAGE_WEAK_INK, middle + 3.0 * noise)
+
+
+def _grown_from(candidates: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """The pieces of `candidates` that contain a seed pixel (hysteresis).  uint8 0/255 masks -> uint8 0/255."""
+    count, labels = cv2.connectedComponents(candidates, connectivity=8)
+    keep = np.zeros(count, np.uint8)
+    keep[labels[seeds > 0]] = 255
+    keep[0] = 0
+    return keep[labels]
+
+
+def _printed_lines(mask: np.ndarray, darkness: np.ndarray) -> np.ndarray:
+    """How dark printed rules, grid lines and the sheet's edge make each pixel: lines straight across the frame.
+
+    A standard Hough transform finds them even where digits or shadows break them; each is then nudged onto the
+    darkest nearby line (the transform's 1-degree steps drift by pixels across a frame), and drawn as wide as the
+    lines are printed (all lines of a sheet alike), as dark as it is along its length (its median, which the few
+    digits it crosses do not move). Subtracting this leaves the ink that crosses or follows a line.
+    (h, w) uint8 0/255 mask, (h, w) float32 darkness -> (h, w) float32 darkness of the lines (0 elsewhere).
+    """
+    printed = np.zeros_like(darkness)
+    longest_digit = 0.3 * max(mask.shape)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if not len(stats) > 1 or max(stats[1:, cv2.CC_STAT_WIDTH].max(), stats[1:, cv2.CC_STAT_HEIGHT].max()) < longest_digit:
+        return printed
+    # NOTE: the transform runs on the mask halved by max-pooling (a 1-pixel line survives it), four times cheaper;
+    # the refinement below puts each line back on its pixels at full size.
+    half = cv2.dilate(mask, np.ones((2, 2), np.uint8))[::2, ::2]
+    found = cv2.HoughLinesWithAccumulator(half, 1, np.pi / 180, int(LINE_VOTES * max(half.shape)))
+    if found is None:
+        return printed
+    distinct = _distinct_lines(found.reshape(-1, 3))
+    # Rules and squares come in families of parallel lines; a lone straight stroke (a tall 1) is handwriting.
+    sizes = np.bincount([family for _, _, family in distinct], minlength=2)
+    lines = [(*_refined(darkness, 2 * rho, theta), family) for rho, theta, family in distinct if sizes[family] >= MIN_FAMILY]
+    if not lines:
+        return printed
+    # The mask's pixels near the strongest line, per pixel of that line on the mask: how wide lines are printed.
+    centres = np.zeros_like(mask)
+    cv2.polylines(centres, [lines[0][0]], False, 255, 1)
+    near = cv2.bitwise_and(cv2.dilate(centres, np.ones((MAX_LINE_WIDTH, MAX_LINE_WIDTH), np.uint8)), mask)
+    width = round(cv2.countNonZero(near) / max(1, cv2.countNonZero(cv2.bitwise_and(centres, mask))))
+    if width > MAX_PRINTED_WIDTH:
+        return printed  # wider than print: a marker's straight strokes, not a sheet's lines
+    # Each direction is drawn apart and the two added: where lines cross, the paper bears both inks.
+    for family in (0, 1):
+        drawn = np.zeros_like(darkness)
+        for points, level, _ in sorted((line for line in lines if line[2] == family), key=lambda line: line[1]):
+            cv2.polylines(drawn, [points], False, level, width + 1)
+        printed += drawn
+    return printed
+
+
+def _refined(darkness: np.ndarray, rho: float, theta: float) -> tuple[np.ndarray, float]:
+    """A Hough line moved (by up to 2 pixels at either end of the frame) onto the darkest line nearby, as the two
+    ends of a polyline, and the median darkness along it where it is drawn.  -> ((2, 1, 2) int32 points, level)."""
+    height, width = darkness.shape
+    normal = np.array([np.cos(theta), np.sin(theta)])
+    direction = np.array([-np.sin(theta), np.cos(theta)])
+    steps = np.arange(-(height + width), height + width, 3.0)
+    along = rho * normal[None, :] + steps[:, None] * direction[None, :]  # (n, 2) x, y on the line
+    along = along[(along[:, 0] >= 2) & (along[:, 0] <= width - 3) & (along[:, 1] >= 2) & (along[:, 1] <= height - 3)]
+    if len(along) < 6:
+        return np.zeros((2, 1, 2), np.int32), 0.0
+    # Each end's offset is chosen on its own third of the line: the darkest of five parallel positions there.
+    offsets = np.arange(-2, 3)
+    third = len(along) // 3
+    ends = []
+    for part, end in ((along[:third], along[0]), (along[-third:], along[-1])):
+        points = part[None, :, :] + offsets[:, None, None] * normal[None, None, :]  # (5, m, 2)
+        sums = darkness[np.rint(points[..., 1]).astype(int), np.rint(points[..., 0]).astype(int)].sum(axis=1)
+        ends.append(end + offsets[int(sums.argmax())] * normal)
+    fraction = np.linspace(0.0, 1.0, len(along))[:, None]
+    placed = ends[0] * (1 - fraction) + ends[1] * fraction
+    samples = darkness[np.rint(placed[:, 1]).astype(int).clip(0, height - 1), np.rint(placed[:, 0]).astype(int).clip(0, width - 1)]
+    return np.rint(np.array(ends)).astype(np.int32).reshape(2, 1, 2), float(np.median(samples))
+
+
+def _distinct_lines(found: np.ndarray) -> list[tuple[float, float, int]]:
+    """The Hough transform's lines without the near-copies a wide line also gets (within 2 pixels and 3 degrees),
+    and without lines far weaker than the strongest (a diagonal through a grid's crossings collects votes too).
+    (n, 3) rho, theta, votes -> [(rho, theta, direction 0 or 1)], strongest first."""
+    found = found[np.argsort(-found[:, 2])]
+    strongest = float(found[0, 2])
+    # A sheet's lines and edges run in two directions (squares, or rules and the margin), each fanned out a little
+    # by perspective: the strongest line's, and the strongest at 45 degrees or more from it.
+    degrees = np.degrees(found[:, 1])
+    turn = np.abs((degrees - degrees[0] + 90) % 180 - 90)  # 0..90 degrees from the strongest line's direction
+    across = np.flatnonzero(turn >= 45)
+    families = [degrees[0]] + ([degrees[across[0]]] if len(across) else [])
+    family_of = np.full(len(found), -1)
+    for index, family in enumerate(families):
+        family_of[(family_of < 0) & (np.abs((degrees - family + 90) % 180 - 90) <= LINE_FAN)] = index
+    taken: set[tuple[int, int]] = set()
+    kept: list[tuple[float, float, int]] = []
+    for (rho, theta, votes), family in zip(found[family_of >= 0], family_of[family_of >= 0], strict=True):
+        if votes < LINE_RELATIVE_VOTES * strongest:
+            break
+        cell = (round(rho), round(np.degrees(theta)) % 180)
+        if cell in taken:
+            continue
+        kept.append((float(rho), float(theta), int(family)))
+        for degrees in range(-3, 4):
+            wrapped = cell[1] + degrees
+            sign = -1 if wrapped < 0 or wrapped >= 180 else 1  # past 0 or 180 degrees a line's rho changes sign
+            taken.update((sign * cell[0] + shift, wrapped % 180) for shift in range(-2, 3))
+    return kept
+
+
 def _label(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """8-connected pieces of a mask: labels (H, W) and OpenCV's stats rows (x, y, w, h, area), row 0 the background."""
     _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -183,17 +404,27 @@ def _paper_is_light(gray: np.ndarray) -> bool:
     low, high = _quantiles(small, (0.01, 0.99))
     (ring_median,) = _quantiles(ring, (0.5,))
     paper = (ring_median - low) / max(high - low, 1e-6)  # 0: the darkest level, 1: the lightest
-    if min(gray.shape) < 64 or (high - low > 0.25 and not 0.15 < paper < 0.85):
+    (whole_median,) = _quantiles(small, (0.5,))
+    # A photographed page whose outline is mostly desk: the outline is dark but most of the picture is light paper.
+    outline_is_desk = min(gray.shape) >= 64 and (paper > 0.5) != ((whole_median - low) / max(high - low, 1e-6) > 0.5)
+    if min(gray.shape) < 64 or (high - low > 0.25 and not 0.15 < paper < 0.85 and not outline_is_desk):
         middle = (low + high) / 2
         ring_light = float(np.mean(ring > middle))
         if abs(ring_light - 0.5) < 0.2:
             return _paper_is_light_by_vote(ring_light, small > middle)
         return paper > 0.5
-    levels = (small * 255).astype(np.uint8)
-    background = cv2.medianBlur(levels, (min(levels.shape) // 3) | 1)
-    residual = levels.astype(np.int16) - background.astype(np.int16)
-    darkest, lightest = _quantiles(residual, (0.005, 0.995))
-    return bool(-darkest > lightest)
+    # Strokes must be visible here: a pen line is 1-3 pixels wide in a 640x480 frame, so look at up to 256 pixels.
+    factor = min(1.0, 256 / max(gray.shape))
+    levels = (
+        cv2.resize(gray, (max(1, round(gray.shape[1] * factor)), max(1, round(gray.shape[0] * factor))), interpolation=cv2.INTER_AREA) * 255
+    ).astype(np.uint8)
+    # A median filter keeps the edges of large areas (the desk, a thumb, a shadow), so what departs from it is
+    # thin: strokes. Count the clear departures each way; a page is far more often dark ink on light paper, so
+    # light ink must outnumber dark ink two to one to win.
+    residual = levels.astype(np.int16) - cv2.medianBlur(levels, 9).astype(np.int16)
+    (spread,) = _quantiles(np.abs(residual), (0.5,))
+    clear = max(12.0, 6.0 * spread)
+    return bool(np.count_nonzero(residual < -clear) * 2 >= np.count_nonzero(residual > clear))
 
 
 def _paper_is_light_by_vote(ring_light: float, light: np.ndarray) -> bool:
@@ -382,8 +613,8 @@ def _is_texture(ink: InkMap, labels: np.ndarray, group: Group) -> bool:
     return np.count_nonzero(areas >= MIN_HOLE) > MAX_HOLES
 
 
-def _touches_border(group: Group, shape: tuple[int, ...]) -> bool:
-    return group.x0 <= 0 or group.y0 <= 0 or group.x1 >= shape[1] or group.y1 >= shape[0]
+def _touches_border(group: Group, shape: tuple[int, ...], margin: int = 0) -> bool:
+    return group.x0 <= margin or group.y0 <= margin or group.x1 >= shape[1] - margin or group.y1 >= shape[0] - margin
 
 
 def find_digit_groups(ink: InkMap, *, whole_image: bool = False) -> tuple[np.ndarray, list[Group]]:
@@ -393,12 +624,30 @@ def find_digit_groups(ink: InkMap, *, whole_image: bool = False) -> tuple[np.nda
     """
     # Specks far too small to be part of a digit at this image size (sensor noise, paper texture, dust).
     smallest = 2 if whole_image else max(6, SPECK_FRACTION * ink.mask.size)
-    mask = ink.mask if whole_image else _remove_rules(ink.mask)
+    mask = ink.mask if whole_image or ink.lines_removed else _remove_rules(ink.mask)
     labels, groups = _components(ink.pieces if mask is ink.mask else _label(mask), smallest)
     if not groups or len(groups) > MAX_FRAGMENTS:
         return labels, []  # nothing, or hundreds of fragments: noise, not handwriting
-    groups = _merge_strokes(sorted(groups, key=lambda group: -group.area)[:MAX_MERGED])
-    tallest = max(group.height for group in groups)
+    groups = sorted(groups, key=lambda group: -group.area)[:MAX_MERGED]
+    if not whole_image:
+        # A digit cut by the edge of a camera frame is unreadable, and the desk's edge or a thumb comes in from
+        # the frame's edge too: judge sizes among the shapes that lie inside, when there are any. On a
+        # photographed page, what runs within a few pixels of the frame's edge comes from beyond it too.
+        margin = round(PAGE_BORDER * max(ink.mask.shape)) if ink.lines_removed else 0
+        groups = [group for group in groups if not _touches_border(group, ink.mask.shape, margin if _is_line_like(group) else 0)] or groups
+    if ink.lines_removed and not whole_image:
+        # What is left of printed lines (a piece the Hough transform missed, a grid's crossings) is thin, straight
+        # and often longer than the digits: measure the digits' height without such pieces, then drop them.
+        tallest = _digit_height(groups)
+        groups = [group for group in groups if not (_is_line_like(group) and max(group.width, group.height) > 1.3 * tallest)]
+        groups = _columns_in_rows(groups, tallest) if groups else groups
+        # Digits written together are of a size: a piece much shorter than them is a dot, a dash or a grid crossing.
+        groups = [group for group in groups if group.height >= PAGE_SHORTEST * tallest]
+        if not groups:
+            return labels, []
+    else:
+        groups = _merge_strokes(groups)
+        tallest = max(group.height for group in groups)
     largest = max(group.area for group in groups)
     if whole_image:
         # One digit: keep every piece but specks, then judge the whole.
@@ -412,11 +661,95 @@ def find_digit_groups(ink: InkMap, *, whole_image: bool = False) -> tuple[np.nda
         for group in groups
         if group.height >= shortest and _is_digit_like(group, tallest, largest) and not _is_texture(ink, labels, group)
     ]
-    if groups:
-        # A digit cut by the edge of a camera frame is unreadable; drop such fragments when whole digits are present.
-        inside = [group for group in groups if not _touches_border(group, ink.mask.shape)]
-        groups = inside or groups
     return labels, _reading_order(groups)
+
+
+def _columns_in_rows(groups: list[Group], digit_height: int) -> list[Group]:
+    """Assemble digits from pieces: a broken stroke, a 5's bar, a stroke cut by a rule.
+
+    Pieces at least half as tall as the digits are digits or large parts of one; smaller pieces join the nearest
+    of those within reach when together they still fit one digit's box, and are dropped otherwise (what is left
+    of a grid's crossings, specks). Then large pieces that overlap left to right by a third of the narrower and
+    fit one digit's width together are one digit; digits side by side only touch or overlap a little.
+    """
+    seeds = [group for group in groups if group.height >= PAGE_SEED * digit_height]
+    reach, tallest, widest = PAGE_REACH * digit_height, 1.4 * digit_height, 1.1 * digit_height
+    for piece in (group for group in groups if group.height < PAGE_SEED * digit_height):
+        fits = [
+            (_gap(piece, seed), index)
+            for index, seed in enumerate(seeds)
+            if _gap(piece, seed) <= reach
+            and max(piece.y1, seed.y1) - min(piece.y0, seed.y0) <= tallest
+            and max(piece.x1, seed.x1) - min(piece.x0, seed.x0) <= widest
+        ]
+        if fits:
+            seeds[min(fits)[1]].absorb(piece)
+    digits: list[Group] = []
+    for seed in sorted(seeds, key=lambda group: group.x0):
+        partner = next(
+            (
+                digit
+                for digit in digits
+                if min(digit.x1, seed.x1) - max(digit.x0, seed.x0) >= min(digit.width, seed.width) / 3
+                and max(digit.x1, seed.x1) - min(digit.x0, seed.x0) <= widest
+                and max(digit.y1, seed.y1) - min(digit.y0, seed.y0) <= tallest
+            ),
+            None,
+        )
+        if partner is None:
+            digits.append(Group(list(seed.labels), seed.x0, seed.y0, seed.x1, seed.y1, seed.area))
+        else:
+            partner.absorb(seed)
+    return digits
+
+
+def _join_fragments(groups: list[Group], digit_height: int) -> list[Group]:
+    """Join each piece shorter than a digit to its nearest neighbour when together they still fit one digit's box.
+
+    A pen that skips, faint pencil and a removed rule break a digit into pieces a few pixels apart; neighbouring
+    digits stand further apart, and two of them together are wider than one digit.
+    """
+    reach, tallest, widest = 0.2 * digit_height, 1.35 * digit_height, 1.1 * digit_height
+    joined = True
+    while joined:
+        joined = False
+        for piece in sorted(groups, key=lambda group: group.area):
+            if piece.height >= 0.75 * digit_height:
+                continue
+            candidates = [
+                (_gap(piece, other), -other.area, index)
+                for index, other in enumerate(groups)
+                if other is not piece
+                and _gap(piece, other) <= reach
+                and max(piece.y1, other.y1) - min(piece.y0, other.y0) <= tallest
+                and max(piece.x1, other.x1) - min(piece.x0, other.x0) <= widest
+            ]
+            if candidates:
+                groups[min(candidates)[2]].absorb(piece)
+                groups.remove(piece)
+                joined = True
+                break
+    return groups
+
+
+def _gap(first: Group, second: Group) -> float:
+    """The distance between two boxes (0 when they overlap)."""
+    dx = max(0, max(first.x0, second.x0) - min(first.x1, second.x1))
+    dy = max(0, max(first.y0, second.y0) - min(first.y1, second.y1))
+    return float(np.hypot(dx, dy))
+
+
+def _is_line_like(group: Group) -> bool:
+    """Thin and straight: the ink fills little more than a line of its length would (a 1 fills a little more)."""
+    length = max(group.width, group.height)
+    return length >= 3 * min(group.width, group.height) and group.area < LINE_LIKE_FILL * length * length
+
+
+def _digit_height(groups: list[Group]) -> int:
+    """The height digits have here: the median height of the pieces with the most ink, line-like pieces aside."""
+    solid = [group for group in groups if not _is_line_like(group)] or groups
+    largest = sorted(solid, key=lambda group: -group.area)[:7]
+    return int(np.median([group.height for group in largest]))
 
 
 def _reading_order(groups: list[Group]) -> list[Group]:
@@ -514,7 +847,8 @@ def _centre_of_mass_in_28(box: np.ndarray) -> np.ndarray:
 
 def crop_group(ink: InkMap, labels: np.ndarray, group: Group) -> np.ndarray:
     """The ink of one group only (other digits inside its box are masked out).  -> (h, w) float32."""
-    margin = 2  # the soft, below-threshold edge of a stroke lies just outside its thresholded box
+    # The soft, below-threshold edge of a stroke lies just outside its thresholded box (a page's mask holds it).
+    margin = 0 if ink.lines_removed else 2
     height, width = labels.shape
     window = (
         slice(max(0, group.y0 - margin), min(height, group.y1 + margin)),
@@ -524,8 +858,39 @@ def crop_group(ink: InkMap, labels: np.ndarray, group: Group) -> np.ndarray:
     own = np.zeros(region.shape, np.uint8)
     for label in group.labels:  # a digit has a handful of pieces; this beats np.isin, which sorts
         own[region == label] = 1
+    if ink.lines_removed:
+        # The mask holds the whole stroke, faint parts included, and the blur's halo around it. The darkness shapes
+        # the stroke; scaled so that its typical level is full ink, a fading pencil line keeps its faint parts.
+        inside = own & (ink.mask[window] > 0)
+        darkness = ink.ink[window] * inside
+        if not inside.any():
+            return darkness
+        (typical,) = _quantiles(darkness[inside > 0], (CROP_TYPICAL,))
+        return np.minimum(darkness * np.float32(1.0 / max(typical, 1e-6)), np.float32(1.0))
     own = cv2.dilate(own, np.ones((3, 3), np.uint8))  # keep the soft edge pixels around the thresholded stroke
     return ink.ink[window] * own
+
+
+def split_candidates(ink: InkMap, labels: np.ndarray, group: Group) -> tuple[Group, Group] | None:
+    """Two digits written touching, as one shape: its left and right parts, cut at the column with the least ink
+    in the middle half; None for shapes narrower than SPLIT_ASPECT of their height. Only the recognizer can tell
+    whether the shape is one wide digit or two, so it reads both ways.
+    """
+    if group.width < SPLIT_ASPECT * group.height or group.width < 6:
+        return None
+    own = crop_group(ink, labels, group) > 0  # (h, w) bool, the group's box
+    columns = own.sum(axis=0)
+    start, stop = group.width // 4, group.width - group.width // 4
+    middle = columns[start:stop]
+    cut = start + int(np.flatnonzero(middle == middle.min())[len(np.flatnonzero(middle == middle.min())) // 2])
+    parts = []
+    for x0, x1 in ((0, cut), (cut, group.width)):
+        rows = np.flatnonzero(own[:, x0:x1].any(axis=1))
+        if len(rows) == 0:
+            return None
+        area = int(own[:, x0:x1].sum())
+        parts.append(Group(list(group.labels), group.x0 + x0, group.y0 + int(rows[0]), group.x0 + x1, group.y0 + int(rows[-1]) + 1, area))
+    return parts[0], parts[1]
 
 
 def caller_box(ink: InkMap, group: Group) -> Box:
