@@ -87,7 +87,9 @@ class TrainConfig:
     # A webcam sees pen lines 1-3 pixels wide, markers and faint pencil, never MNIST's even strokes: show the
     # network what the reader makes of them.
     augment_pens: bool = _param(
-        True, "Add copies of a fifth of the digits redrawn with a ballpoint, a marker or a pencil, as a webcam sees them.", group="Augmentation"
+        True,
+        "Add copies of a fifth of the digits redrawn with a ballpoint, a marker or a pencil, as a webcam sees them.",
+        group="Augmentation",
     )
     # Reproducibility and scale.
     seed: int = _param(1, "Seed for the weights, the shuffling and the augmentation.", low=0, high=2**31 - 1, group="Data")

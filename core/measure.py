@@ -9,11 +9,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+from core.camera import EVALUATION_SEED, CameraFrame, camera_frames
 from core.data import load_mnist
 from core.devsets import load_semeion, load_usps
 from core.evaluate import expected_calibration_error
 from core.inference import MIN_CONFIDENCE, Recognizer
-from core.camera import EVALUATION_SEED, CameraFrame, camera_frames
 from core.synth import frames_from_digits
 
 # The conditions the realistic benchmark reports separately, each with its values in display order.

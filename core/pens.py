@@ -89,7 +89,10 @@ def draw_digit(segments: np.ndarray, height: float, pen: Pen, rng: np.random.Gen
     margin = pen.width + 2
     scale = height * SUPERSAMPLE
     lines = segments * scale + margin * SUPERSAMPLE
-    size = (int(np.ceil(lines[:, [0, 2]].max() + margin * SUPERSAMPLE)) + 1, int(np.ceil(lines[:, [1, 3]].max() + margin * SUPERSAMPLE)) + 1)
+    size = (
+        int(np.ceil(lines[:, [0, 2]].max() + margin * SUPERSAMPLE)) + 1,
+        int(np.ceil(lines[:, [1, 3]].max() + margin * SUPERSAMPLE)) + 1,
+    )
     canvas = np.zeros((size[1], size[0]), np.float32)
     pressure = _smooth_field(rng, canvas.shape, 0.3 * scale)
     skips = _smooth_field(rng, canvas.shape, 0.08 * scale)

@@ -32,7 +32,14 @@ PAGE_SHORTEST = 0.55  # of the digits' height: shorter shapes on a page are not 
 PAGE_SEED = 0.45  # of the digits' height: pieces at least this tall are digits or large parts of one
 PAGE_REACH = 0.15  # of the digits' height: a smaller piece this close to a large one may be part of its digit
 SPLIT_ASPECT = 1.05  # a shape wider than it is tall may be two digits written touching
-CROP_TYPICAL = 0.75  # the stroke's darkness at this quantile counts as full ink when a page's digit is cropped  # a shape at least this wide for its height may be two digits written touching
+CROP_TYPICAL = 0.75  # the stroke's darkness at this quantile counts as full ink when a page's digit is cropped
+MAX_LINE_WIDTH = 9  # pixels: the widest band searched for a line's pixels around its centre
+MAX_PRINTED_WIDTH = 6  # pixels: printed lines are no wider at any distance a camera can read digits from
+LINE_VOTES = 0.35  # a printed line has pixels along at least this share of the frame's longer side
+LINE_RELATIVE_VOTES = 0.4  # and at least this share of the strongest line's pixels
+MIN_FAMILY = 3  # printed lines come at least three abreast
+LINE_FAN = 20  # degrees: how far perspective turns a sheet's lines from each other across a frame
+LINE_LIKE_FILL = 0.025  # ink area per squared length below which a thin straight piece is a line, not a 1
 # On a photographed page, ink is this much darker than the paper around it (fractions of the paper's brightness)
 # or more: clear ink seeds a stroke, weak ink extends it (faint pencil, a fading ballpoint).
 PAGE_STRONG_INK = 0.05
@@ -199,43 +206,39 @@ def page_ink_map(image: np.ndarray) -> InkMap:
     levels = cv2.convertScaleAbs(gray, alpha=255.0)  # (h, w) uint8
     if not dark_ink:
         levels = cv2.bitwise_not(levels)
-    mask, darkness = _page_mask(_darkness(levels))
+    mask, darkness = _page_mask(*_darkness(levels))
     denoised = len(_label(mask)[1]) > NOISY_FRAGMENTS
     if denoised:
         # Salt-and-pepper noise shatters the mask into specks; a 3x3 median removes it (pen lines are thicker here).
-        mask, darkness = _page_mask(_darkness(cv2.medianBlur(levels, 3)))
+        mask, darkness = _page_mask(*_darkness(cv2.medianBlur(levels, 3)))
     if colour is not None:
         # A thumb holding the sheet: its outline and shading are darker than the paper, but no pen writes in skin.
-        mask = cv2.subtract(mask, cv2.dilate(_skin(colour), np.ones((5, 5), np.uint8)))
+        mask = cv2.subtract(mask, _skin(colour))
     return InkMap(
         ink=np.minimum(darkness, 1.0), mask=mask, scale=scale, dark_ink=dark_ink, pieces=_label(mask), denoised=denoised, lines_removed=True
     )
 
 
-def _darkness(levels: np.ndarray) -> np.ndarray:
-    """What the ink takes away from the paper around it: 0 on paper, 1 for black.  (h, w) uint8 -> (h, w) float32."""
-    darkness = 1.0 - cv2.divide(levels, cv2.max(_paper_level(levels), 1), scale=1.0, dtype=cv2.CV_32F)
-    return cv2.GaussianBlur(cv2.max(darkness, 0.0), (0, 0), 0.7)
+def _darkness(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What the ink takes away from the paper around it (0 on paper, 1 for black), and how much the paper's noise
+    is magnified there: dividing by a paper in shadow magnifies its noise as much as its ink.
+    (h, w) uint8 -> ((h, w) float32 darkness, (h, w) float32 noise factor >= 1)."""
+    paper = cv2.max(_paper_level(levels), 1)
+    darkness = 1.0 - cv2.divide(levels, paper, scale=1.0, dtype=cv2.CV_32F)
+    (usual,) = _quantiles(paper[::4, ::4], (0.5,))
+    magnified = cv2.min(cv2.max(cv2.divide(np.float32(usual), paper.astype(np.float32)), 1.0), 4.0)
+    return cv2.GaussianBlur(cv2.max(darkness, 0.0), (0, 0), 0.7), magnified
 
 
-def _page_mask(darkness: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _page_mask(darkness: np.ndarray, magnified: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The ink of a page's darkness map, printed lines subtracted.  -> (mask (h, w) uint8 0/255, darkness without lines)."""
     strong, weak = _ink_levels(darkness)
-    weak_mask = cv2.compare(darkness, weak, cv2.CMP_GT)
+    strong_map, weak_map = magnified * np.float32(strong), magnified * np.float32(weak)  # higher in shadow
+    weak_mask = cv2.compare(darkness, weak_map, cv2.CMP_GT)
     # Printed lines are subtracted, not erased: a stroke that crosses or follows one keeps its own darkness.
     darkness = cv2.max(cv2.subtract(darkness, _printed_lines(weak_mask, darkness)), 0.0)
-    candidates = cv2.compare(darkness, weak, cv2.CMP_GT)
-    return _grown_from(candidates, cv2.bitwise_and(cv2.compare(darkness, strong, cv2.CMP_GT), candidates)), darkness
-
-
-JOIN_KERNEL = np.ones((3, 3), np.uint8)  # pieces this close (2 pixels, 4 in a 640x480 frame) are one stroke
-MAX_LINE_WIDTH = 9  # pixels: the widest band searched for a line's pixels around its centre
-MAX_PRINTED_WIDTH = 6  # pixels: printed lines are no wider at any distance a camera can read digits from
-LINE_VOTES = 0.35  # a printed line has pixels along at least this share of the frame's longer side
-LINE_RELATIVE_VOTES = 0.4  # and at least this share of the strongest line's pixels
-MIN_FAMILY = 3  # printed lines come at least three abreast
-LINE_FAN = 20  # degrees: how far perspective turns a sheet's lines from each other across a frame
-LINE_LIKE_FILL = 0.025  # ink area per squared length below which a thin straight piece is a line, not a 1
+    candidates = cv2.compare(darkness, weak_map, cv2.CMP_GT)
+    return _grown_from(candidates, cv2.bitwise_and(cv2.compare(darkness, strong_map, cv2.CMP_GT), candidates)), darkness
 
 
 def _skin(colour: np.ndarray) -> np.ndarray:
@@ -245,7 +248,9 @@ def _skin(colour: np.ndarray) -> np.ndarray:
     warmth = red - blue
     (usual,) = _quantiles(warmth[::4, ::4], (0.5,))
     skin = (red > 80) & (green > blue) & (20 * green > 11 * red) & (10 * green < 9 * red) & (warmth > max(40.0, usual + 30))
-    return skin.astype(np.uint8) * 255
+    # A thumb is a broad patch; the soft edge of a red or brown stroke can have skin's colour too, but is thin.
+    patch = cv2.morphologyEx(skin.astype(np.uint8) * 255, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9)))
+    return cv2.dilate(patch, np.ones((5, 5), np.uint8))
 
 
 def _has_colour(image: np.ndarray) -> bool:
