@@ -207,7 +207,8 @@ def page_ink_map(image: np.ndarray) -> InkMap:
     if not dark_ink:
         levels = cv2.bitwise_not(levels)
     mask, darkness = _page_mask(*_darkness(levels))
-    denoised = len(_label(mask)[1]) > NOISY_FRAGMENTS
+    _, stats = _label(mask)
+    denoised = np.count_nonzero(stats[1:, cv2.CC_STAT_AREA] <= 12) > NOISY_FRAGMENTS  # specks, not strokes
     if denoised:
         # Salt-and-pepper noise shatters the mask into specks; a 3x3 median removes it (pen lines are thicker here).
         mask, darkness = _page_mask(*_darkness(cv2.medianBlur(levels, 3)))
@@ -219,20 +220,21 @@ def page_ink_map(image: np.ndarray) -> InkMap:
     )
 
 
-def _darkness(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """What the ink takes away from the paper around it (0 on paper, 1 for black), and how much the paper's noise
-    is magnified there: dividing by a paper in shadow magnifies its noise as much as its ink.
-    (h, w) uint8 -> ((h, w) float32 darkness, (h, w) float32 noise factor >= 1)."""
+def _darkness(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    """What the ink takes away from the paper around it (0 on paper, 1 for black); how much the paper's noise is
+    magnified there (dividing by a paper in shadow magnifies its noise as much as its ink); and the darkness that
+    is clearly ink and that may extend it, from the paper's noise, measured before negative values are clipped.
+    (h, w) uint8 -> ((h, w) float32 darkness >= 0, (h, w) float32 noise factor >= 1, (strong, weak))."""
     paper = cv2.max(_paper_level(levels), 1)
-    darkness = 1.0 - cv2.divide(levels, paper, scale=1.0, dtype=cv2.CV_32F)
+    darkness = cv2.GaussianBlur(1.0 - cv2.divide(levels, paper, scale=1.0, dtype=cv2.CV_32F), (0, 0), 0.7)
     (usual,) = _quantiles(paper[::4, ::4], (0.5,))
     magnified = cv2.min(cv2.max(cv2.divide(np.float32(usual), paper.astype(np.float32)), 1.0), 4.0)
-    return cv2.GaussianBlur(cv2.max(darkness, 0.0), (0, 0), 0.7), magnified
+    return cv2.max(darkness, 0.0), magnified, _ink_levels(darkness)
 
 
-def _page_mask(darkness: np.ndarray, magnified: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _page_mask(darkness: np.ndarray, magnified: np.ndarray, levels: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
     """The ink of a page's darkness map, printed lines subtracted.  -> (mask (h, w) uint8 0/255, darkness without lines)."""
-    strong, weak = _ink_levels(darkness)
+    strong, weak = levels
     strong_map, weak_map = magnified * np.float32(strong), magnified * np.float32(weak)  # higher in shadow
     weak_mask = cv2.compare(darkness, weak_map, cv2.CMP_GT)
     # Printed lines are subtracted, not erased: a stroke that crosses or follows one keeps its own darkness.
@@ -339,7 +341,7 @@ def _refined(darkness: np.ndarray, rho: float, theta: float) -> tuple[np.ndarray
     height, width = darkness.shape
     normal = np.array([np.cos(theta), np.sin(theta)])
     direction = np.array([-np.sin(theta), np.cos(theta)])
-    steps = np.arange(-(height + width), height + width, 3.0)
+    steps = np.arange(-(height + width), height + width, 4.0)
     along = rho * normal[None, :] + steps[:, None] * direction[None, :]  # (n, 2) x, y on the line
     along = along[(along[:, 0] >= 2) & (along[:, 0] <= width - 3) & (along[:, 1] >= 2) & (along[:, 1] <= height - 3)]
     if len(along) < 6:
@@ -355,7 +357,7 @@ def _refined(darkness: np.ndarray, rho: float, theta: float) -> tuple[np.ndarray
     fraction = np.linspace(0.0, 1.0, len(along))[:, None]
     placed = ends[0] * (1 - fraction) + ends[1] * fraction
     samples = darkness[np.rint(placed[:, 1]).astype(int).clip(0, height - 1), np.rint(placed[:, 0]).astype(int).clip(0, width - 1)]
-    return np.rint(np.array(ends)).astype(np.int32).reshape(2, 1, 2), float(np.median(samples))
+    return np.rint(np.array(ends)).astype(np.int32).reshape(2, 1, 2), _quantiles(samples, (0.5,))[0]
 
 
 def _distinct_lines(found: np.ndarray) -> list[tuple[float, float, int]]:
