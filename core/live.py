@@ -10,9 +10,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from core import preprocess
 from core.inference import MIN_CONFIDENCE, Reading, Recognizer
 
 GREEN, GREY = (60, 200, 60), (160, 160, 160)
+INK = (0, 140, 255)  # BGR orange: stands out from the green boxes, blue squares and grey paper
+DIMMED = 0.4  # the frame's brightness under the ink it shows, so the ink found stands out from what was left out
 
 
 @dataclass(frozen=True)
@@ -38,12 +41,25 @@ def draw_reading(image: np.ndarray, reading: Reading) -> np.ndarray:
     return canvas
 
 
+def draw_ink(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The frame dimmed, with the ink the reader found painted over it.
+
+    (H, W, 3) uint8 BGR frame, (h, w) uint8 mask (255 = ink) covering the whole frame at any scale -> (H, W, 3) uint8.
+    """
+    height, width = image.shape[:2]
+    found = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR) > 127  # (H, W) bool
+    canvas = cv2.convertScaleAbs(image, alpha=DIMMED)
+    canvas[found] = INK
+    return canvas
+
+
 class LiveReader:
     """Called from the video thread with each frame; read from the page thread through `readout()`."""
 
     def __init__(self, recognizer: Recognizer, min_confidence: float = MIN_CONFIDENCE) -> None:
         self.recognizer = recognizer
         self.min_confidence = min_confidence  # the page's slider writes it; a float assignment is atomic
+        self.show_ink = False  # the page's toggle writes it (a bool assignment is atomic): the video shows the ink found
         # NOTE: the lock guards the readout shared between the WebRTC worker thread and the Streamlit script thread.
         self._lock = threading.Lock()
         self._readout = Readout("", (), 0.0, 0.0)
@@ -63,7 +79,18 @@ class LiveReader:
             fps = (len(self._times) - 1) / span if span > 0 else 0.0
             confidences = tuple(round(digit.confidence, 3) for digit in reading.digits)
             self._readout = Readout(reading.number, confidences, fps, (finished - started) * 1000)
-        return draw_reading(frame, reading)
+        return draw_reading(self._background(frame), reading)
+
+    def _background(self, frame: np.ndarray) -> np.ndarray:
+        """The frame the boxes are drawn on: as the camera gave it, or showing the ink found when `show_ink` is on."""
+        if not self.show_ink:
+            return frame
+        # NOTE: `Recognizer.read` keeps its ink map to itself, so showing the ink finds it a second time. That adds
+        # most of a frame's reading time again (the ink map is the larger part of it), paid only while it is shown.
+        try:
+            return draw_ink(frame, preprocess.page_ink_map(frame).mask)
+        except ValueError:
+            return frame
 
     def readout(self) -> Readout:
         with self._lock:

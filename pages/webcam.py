@@ -14,16 +14,25 @@ from pages.ui import models, photos
 from pages.ui.webrtc import ICE_SERVERS_VARIABLE, rtc_configuration, turn_configured
 
 st.title("Webcam")
-st.caption("Write digits on paper in dark ink and hold them up to the camera. Each frame is read; boxes show what was found.")
+st.caption("Hold the sheet flat and close, so it fills the frame; any pen or pencil, plain, squared or ruled paper.")
 recognizer = models.active_recognizer()
 threshold = st.slider(
     "Confidence threshold", 0.0, 1.0, 0.6, 0.05, key="webcam_threshold", help="Shapes read with less confidence are shown as grey boxes."
+)
+show_ink = st.toggle(
+    "Show the ink found",
+    key="webcam_show_ink",
+    help=(
+        "What the reader took for ink is shown in orange, the rest dimmed. Shapes at the frame's edge are ignored; "
+        "if a shadow or the paper's lines turn orange near your digits, hold the sheet flatter and closer."
+    ),
 )
 
 reader = st.session_state.get("webcam_reader")
 if reader is None or reader.recognizer is not recognizer:
     reader = st.session_state["webcam_reader"] = LiveReader(recognizer)
 reader.min_confidence = threshold
+reader.show_ink = show_ink
 
 
 def read_frame(frame: av.VideoFrame) -> av.VideoFrame:

@@ -194,6 +194,23 @@ class TestWebcam:
         assert not np.array_equal(annotated.to_ndarray(format="bgr24"), photo)  # boxes and labels drawn on the frame
         assert NUMBER in at.get_by_key("webcam-number").markdown[0].value
 
+    def test_it_says_how_to_hold_the_sheet_and_offers_to_show_the_ink(self, webrtc):
+        at = open_app(PAGES["Webcam"])
+        assert any(caption.value.startswith("Hold the sheet flat and close") for caption in at.caption)
+        assert at.toggle(key="webcam_show_ink").label == "Show the ink found"
+        assert at.toggle(key="webcam_show_ink").value is False
+
+    def test_show_the_ink_found_paints_the_ink_on_the_video(self, webrtc, mnist):
+        import av
+
+        from core.live import INK
+
+        at = open_app(PAGES["Webcam"])
+        at.toggle(key="webcam_show_ink").set_value(True).run()
+        read_frame = webrtc.call_args.kwargs["video_frame_callback"]
+        shown = read_frame(av.VideoFrame.from_ndarray(photo_of_number(mnist, NUMBER), format="bgr24")).to_ndarray(format="bgr24")
+        assert np.all(shown == INK, axis=2).any()
+
 
 @pytest.mark.usefixtures("routed", "mnist")
 class TestTrainControls:

@@ -27,7 +27,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
     "--disable-gpu",
-    # A fake camera that plays a video made from real MNIST digits, allowed without a permission prompt.
+    # A fake camera that plays a video of real MNIST digits retraced in pen, allowed without a permission prompt.
     "--use-fake-ui-for-media-stream",
     "--use-fake-device-for-media-stream",
 ]
@@ -36,7 +36,10 @@ SERVER_START_SECONDS = 180  # `streamlit run` answering its health check on a bu
 WAIT_MS = 240_000  # a first page imports TensorFlow and loads the model; a busy machine makes that slow
 EXPECT_MS = 120_000  # an answer on the page (a reading, a message) on a busy machine
 CAMERA_NUMBER = "307"  # what the fake camera shows, written with real MNIST test digits
-CAMERA_FRAMES = 30  # 3 s at 10 fps, played in a loop
+# The sheet the fake camera shows: tilted 16 degrees, defocused, the desk beyond its edge. The first seed whose frame
+# the reader read right when it was chosen (7 of seeds 0-11 were); `camera_shot` asserts that it still does.
+CAMERA_SEED = 2
+CAMERA_FRAMES = 10  # 1 s at 10 fps of the sheet held still, played in a loop
 
 expect.set_options(timeout=EXPECT_MS)
 _running: list[AppServer] = []  # servers of this test run that are still up, for the logs of a failed test
@@ -163,21 +166,38 @@ def require_chromium() -> None:
 
 
 @pytest.fixture(scope="session")
-def camera_video(mnist, tmp_path_factory) -> Path:
-    """A .y4m video for the fake camera: the number 307 in real MNIST test digits on photographed paper, frame after frame."""
-    from core.synth import compose, write_y4m
+def camera_shot(mnist, recognizer):
+    """The webcam frame the fake camera plays: 307 in real MNIST test digits retraced in ballpoint on squared paper.
+
+    The browser tests check that the page shows what the reader reads, through the browser, WebRTC and the server;
+    they rely on the reader reading this frame right, which is asserted here. How often it reads such frames right
+    is the camera benchmark's question (core/measure.py), not theirs.
+    """
+    from core.camera import camera_frame
 
     digits = [mnist.x_test[np.flatnonzero(mnist.y_test == int(character))[0]] for character in CAMERA_NUMBER]
     labels = [int(character) for character in CAMERA_NUMBER]
-    # Each frame is a new photograph (paper, light, tilt, size) of the same handwriting, all JPEG quality 90.
-    frames = [compose(digits, labels, np.random.default_rng(seed), jpeg_quality=90).image for seed in range(CAMERA_FRAMES)]
-    return write_y4m(frames, tmp_path_factory.mktemp("camera") / f"{CAMERA_NUMBER}.y4m", fps=10)
+    shot = camera_frame(digits, labels, np.random.default_rng(CAMERA_SEED), ink="ballpoint", paper="squared", rows=1)
+    read = recognizer.read(shot.image).number
+    assert shot.number == CAMERA_NUMBER
+    assert read == shot.number, (
+        f"precondition: the reader reads the fake camera's frame (seed {CAMERA_SEED}) as {read!r}, not {shot.number!r}"
+    )
+    return shot
 
 
 @pytest.fixture(scope="session")
-def camera_number() -> str:
-    """The number the fake camera shows."""
-    return CAMERA_NUMBER
+def camera_video(camera_shot, tmp_path_factory) -> Path:
+    """A .y4m video for the fake camera: `camera_shot`, a sheet held still, frame after frame."""
+    from core.synth import write_y4m
+
+    return write_y4m([camera_shot.image] * CAMERA_FRAMES, tmp_path_factory.mktemp("camera") / f"{CAMERA_NUMBER}.y4m", fps=10)
+
+
+@pytest.fixture(scope="session")
+def camera_number(camera_shot) -> str:
+    """The number the fake camera shows (read right from its frame before any browser starts)."""
+    return camera_shot.number
 
 
 @pytest.fixture(scope="session")

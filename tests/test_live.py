@@ -1,0 +1,69 @@
+"""The live reader: the ink found drawn on a frame, and the option that shows it on the video without changing the reading."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.camera import camera_frame
+from core.live import DIMMED, INK, LiveReader, draw_ink
+
+NUMBER = "307"  # written with the first MNIST test image of each digit
+
+
+def painted(image: np.ndarray) -> np.ndarray:
+    """Where a frame shows the ink colour.  (H, W, 3) BGR -> (H, W) bool."""
+    return np.all(image == INK, axis=2)
+
+
+@pytest.fixture(scope="module")
+def pen_on_squared_paper(mnist):
+    """A webcam frame of 307 retraced in ballpoint on squared paper."""
+    digits = [mnist.x_test[np.flatnonzero(mnist.y_test == int(character))[0]] for character in NUMBER]
+    return camera_frame(digits, [int(character) for character in NUMBER], np.random.default_rng(2), ink="ballpoint", paper="squared")
+
+
+class TestDrawInk:
+    def test_ink_is_painted_and_the_rest_dimmed(self):
+        frame = np.full((40, 60, 3), 200, np.uint8)
+        mask = np.zeros((40, 60), np.uint8)
+        mask[10:20, 20:30] = 255
+        shown = draw_ink(frame, mask)
+        assert painted(shown)[10:20, 20:30].all()
+        assert painted(shown).sum() == 100
+        assert (shown[0, 0] == round(200 * DIMMED)).all()
+
+    def test_a_mask_at_working_resolution_covers_the_whole_frame(self):
+        frame = np.full((40, 60, 3), 200, np.uint8)
+        mask = np.zeros((20, 30), np.uint8)  # half the frame's size, as page_ink_map gives it for a 640x480 frame
+        mask[5:10, 10:15] = 255
+        ink_y, ink_x = np.nonzero(painted(draw_ink(frame, mask)))
+        assert (ink_y.min(), ink_y.max(), ink_x.min(), ink_x.max()) == (10, 19, 20, 29)
+
+    def test_the_frame_itself_is_left_unchanged(self):
+        frame = np.full((40, 60, 3), 200, np.uint8)
+        draw_ink(frame, np.full((40, 60), 255, np.uint8))
+        assert (frame == 200).all()
+
+
+class TestShowInk:
+    def test_is_off_for_a_new_reader(self, recognizer):
+        assert LiveReader(recognizer).show_ink is False
+
+    def test_the_video_shows_each_digits_ink_and_the_same_reading(self, recognizer, pen_on_squared_paper):
+        reader = LiveReader(recognizer)
+        plain = reader.process(pen_on_squared_paper.image)
+        plain_readout = reader.readout()
+        reader.show_ink = True
+        shown = reader.process(pen_on_squared_paper.image)
+        assert reader.readout().number == plain_readout.number
+        assert not painted(plain).any()
+        for x, y, w, h in pen_on_squared_paper.boxes:
+            assert painted(shown)[y : y + h, x : x + w].mean() > 0.05, f"no ink shown in the digit at {(x, y, w, h)}"
+
+    def test_paper_with_nothing_written_shows_no_ink_and_reads_nothing(self, recognizer):
+        reader = LiveReader(recognizer)
+        reader.show_ink = True
+        shown = reader.process(np.full((480, 640, 3), 235, np.uint8))
+        assert reader.readout().number == ""
+        assert not painted(shown).any()
