@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections.abc import Sequence
@@ -70,7 +71,11 @@ def _parser() -> argparse.ArgumentParser:
 
     measure = commands.add_parser("measure", help="Accuracy on real non-MNIST handwriting and on synthetic camera frames.")
     _model_option(measure)
-    measure.add_argument("--frames", type=int, default=500, help="How many synthetic camera frames to read.")
+    measure.add_argument("--frames", type=int, default=500, help="How many camera-like frames (MNIST digits on paper) to read.")
+    measure.add_argument("--realistic", type=int, default=500, help="How many realistic webcam frames of pen handwriting to read.")
+    measure.add_argument(
+        "--baseline", default="63afb1a", help="Git commit whose reader is today's method on the realistic frames ('' to skip)."
+    )
     measure.add_argument("--json", action="store_true", help="Print one JSON object.")
     measure.set_defaults(run=_measure)
 
@@ -196,7 +201,12 @@ def _info(args: argparse.Namespace) -> int:
 def _measure(args: argparse.Namespace) -> int:
     from core.measure import measure, report_table
 
-    results = measure(args.model, frames=args.frames)
+    baseline = None
+    if args.baseline:
+        from benchmarks.camera_baseline import baseline_readings
+
+        baseline = functools.partial(baseline_readings, ref=args.baseline)
+    results = measure(args.model, frames=args.frames, realistic=args.realistic, baseline=baseline)
     print(json.dumps(results) if args.json else report_table(results))
     return 0
 

@@ -1,9 +1,10 @@
-"""Figures for real handwriting: USPS and Semeion through Recognizer.classify, synthetic camera frames through read."""
+"""Figures for real handwriting: USPS and Semeion through Recognizer.classify, camera-like and realistic webcam frames through read."""
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import cv2
@@ -102,14 +103,7 @@ def realistic_scores(recognizer: Recognizer, frames: list[CameraFrame]) -> dict[
         right.append(reading.number == frame.number)
         said.append(reading.number)
     right_array = np.array(right)
-    per_condition: dict[str, dict[str, dict[str, float]]] = {}
-    for name, values in CONDITION_VALUES.items():
-        rows = {}
-        for value in values:
-            chosen = np.array([_condition(frame, name) == value for frame in frames])
-            if chosen.any():
-                rows[str(value)] = {"n": int(chosen.sum()), "exact_number_accuracy": float(right_array[chosen].mean())}
-        per_condition[name] = rows
+    per_condition = condition_table(frames, right_array)
     return {
         "n": len(frames),
         "exact_number_accuracy": float(right_array.mean()) if len(frames) else 0.0,
@@ -120,17 +114,45 @@ def realistic_scores(recognizer: Recognizer, frames: list[CameraFrame]) -> dict[
     }
 
 
-def measure(model_path: str | os.PathLike[str], frames: int = 500) -> dict[str, Any]:
-    """All robustness figures for one model."""
+def condition_table(frames: list[CameraFrame], right: np.ndarray) -> dict[str, dict[str, dict[str, float]]]:
+    """Exact-number accuracy per value of each condition.  right: (n,) bool, one per frame."""
+    table: dict[str, dict[str, dict[str, float]]] = {}
+    for name, values in CONDITION_VALUES.items():
+        rows = {}
+        for value in values:
+            chosen = np.array([_condition(frame, name) == value for frame in frames])
+            if chosen.any():
+                rows[str(value)] = {"n": int(chosen.sum()), "exact_number_accuracy": float(right[chosen].mean())}
+        table[name] = rows
+    return table
+
+
+def measure(
+    model_path: str | os.PathLike[str], frames: int = 500, realistic: int = 500, baseline: Callable[[np.ndarray], list[str]] | None = None
+) -> dict[str, Any]:
+    """All robustness figures for one model; `baseline` reads the realistic frames with another method (today's)."""
     recognizer = Recognizer.load(model_path)
     usps_images, usps_labels = load_usps("test")
     semeion_images, semeion_labels = load_semeion()
-    return {
+    results: dict[str, Any] = {
         "model": str(model_path),
         "usps_test": devset_scores(recognizer, usps_images, usps_labels),
         "semeion": devset_scores(recognizer, semeion_images, semeion_labels),
         "camera_frames": frame_scores(recognizer, frames) if frames else None,
+        "realistic_frames": None,
     }
+    if realistic:
+        made = realistic_frames(realistic)
+        results["realistic_frames"] = realistic_scores(recognizer, made)
+        if baseline is not None:
+            right = np.array(
+                [number == frame.number for number, frame in zip(baseline(np.stack([frame.image for frame in made])), made, strict=True)]
+            )
+            results["realistic_frames"]["baseline"] = {
+                "exact_number_accuracy": float(right.mean()),
+                "per_condition": condition_table(made, right),
+            }
+    return results
 
 
 def report_table(results: dict[str, Any]) -> str:
@@ -152,4 +174,20 @@ def report_table(results: dict[str, Any]) -> str:
             f"camera-like frames (1-5 MNIST test digits on 640x480 paper): exact number {frames['exact_number_accuracy']:.2%} "
             f"of {frames['n']}; read p50 {frames['read_ms_p50']:.1f} ms, p95 {frames['read_ms_p95']:.1f} ms",
         ]
+    realistic = results.get("realistic_frames")
+    if realistic:
+        baseline = realistic.get("baseline")
+        lines += [
+            "",
+            f"realistic webcam frames (pen handwriting on notebook paper, seed {EVALUATION_SEED}): exact number "
+            f"{realistic['exact_number_accuracy']:.2%} of {realistic['n']}"
+            + (f" (today's method {baseline['exact_number_accuracy']:.2%})" if baseline else "")
+            + f"; read p50 {realistic['read_ms_p50']:.1f} ms, p95 {realistic['read_ms_p95']:.1f} ms",
+            "| condition | value | frames | today's method | ours |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for name, rows in realistic["per_condition"].items():
+            for value, row in rows.items():
+                before = f"{baseline['per_condition'][name][value]['exact_number_accuracy']:.1%}" if baseline else "-"
+                lines.append(f"| {name} | {value} | {row['n']} | {before} | {row['exact_number_accuracy']:.1%} |")
     return "\n".join(lines)
