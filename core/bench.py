@@ -60,7 +60,7 @@ class Plan:
     classify_per_round: int
     single_digit_runs: int  # repeats of the whole single-digit comparison; the verdict is on the median run
     agreement_images: int  # real MNIST test digits compared between model.predict and the fast path
-    digit_frames: int  # camera-like 640x480 frames with 1-5 digits
+    digit_frames: int  # realistic 640x480 webcam frames with 1-7 digits
     blank_frames: int  # frames of bare paper: no digit at all
     read_repeats: int  # read() calls per frame per round
     train_size: int  # MNIST images behind the training comparison (the app's default config otherwise)
@@ -297,10 +297,12 @@ def agreement(recognizer: Any, crops: np.ndarray, labels: np.ndarray) -> dict[st
 
 
 def camera_frames(images: np.ndarray, labels: np.ndarray, plan: Plan) -> tuple[list[np.ndarray], list[str]]:
-    """Camera-like 640x480 BGR frames of 1-5 real MNIST test digits, and some of bare paper (0 digits)."""
-    from core.synth import compose, frames_from_digits
+    """Realistic 640x480 BGR webcam frames of 1-7 MNIST test digits redrawn by pens on notebook paper (the camera
+    benchmark's frames, on another seed), and some of bare paper (0 digits)."""
+    from core.camera import camera_frames as webcam_frames
+    from core.synth import compose
 
-    written = frames_from_digits(images, labels, plan.digit_frames, seed=11)
+    written = webcam_frames({"mnist": (images, labels)}, plan.digit_frames, seed=11)
     rng = np.random.default_rng(12)
     mixed = written + [compose([], [], rng) for _ in range(plan.blank_frames)]
     order = np.random.default_rng(13).permutation(len(mixed))  # blanks spread through the run, not all at the end
@@ -342,7 +344,7 @@ def webcam(recognizer: Any, frames: list[np.ndarray], numbers: list[str], plan: 
                 began = time.perf_counter()
                 reading = recognizer.read(frame)
                 read_seconds.append(time.perf_counter() - began)
-        exact += int(reading.number.replace(" ", "") == numbers[index])
+        exact += int(reading.number == numbers[index])
         same += int(reading.number == expected.number)
     # What the Webcam page does per frame (read and draw the boxes), back to back: the rate it can keep up with.
     reader = LiveReader(recognizer)
@@ -978,7 +980,8 @@ def report_table(results: dict[str, Any]) -> str:
             verdict("identical_outputs"),
         ),
         (
-            f"Webcam frame 640x480, {frames['frames']} frames ({frames['blank_frames']} blank, {frames['digits_per_frame']:.1f} digits on average)",
+            f"Webcam frame 640x480 of pen handwriting on notebook paper, {frames['frames']} frames ({frames['blank_frames']} blank, "
+            f"{frames['digits_per_frame']:.1f} digits on average)",
             f"read() calling model.predict: {ms(frames['baseline_ms'])}",
             f"read(): {ms(frames['read_ms'])}; exact number {frames['exact_number_rate']:.0%}, "
             f"same as the baseline {frames['same_number_as_baseline']:.0%}",
