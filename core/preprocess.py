@@ -38,6 +38,7 @@ MAX_PRINTED_WIDTH = 6  # pixels: printed lines are no wider at any distance a ca
 LINE_VOTES = 0.35  # a printed line has pixels along at least this share of the frame's longer side
 LINE_RELATIVE_VOTES = 0.4  # and at least this share of the strongest line's pixels
 MIN_FAMILY = 3  # printed lines come at least three abreast
+REFINE_REACH = 2  # pixels: how far a Hough line (found at half size, in 1-degree steps) may sit from the printed one at either end
 LINE_FAN = 20  # degrees: how far perspective turns a sheet's lines from each other across a frame
 LINE_LIKE_FILL = 0.025  # ink area per squared length below which a thin straight piece is a line, not a 1
 # On a photographed page, ink is this much darker than the paper around it (fractions of the paper's brightness)
@@ -319,39 +320,46 @@ def _printed_lines(mask: np.ndarray, darkness: np.ndarray) -> np.ndarray:
     lines = [(*_refined(darkness, 2 * rho, theta), family) for rho, theta, family in distinct if sizes[family] >= MIN_FAMILY]
     if not lines:
         return printed
-    # The mask's pixels near the strongest line, per pixel of that line on the mask: how wide lines are printed.
-    centres = np.zeros_like(mask)
-    cv2.polylines(centres, [lines[0][0]], False, 255, 1)
-    near = cv2.bitwise_and(cv2.dilate(centres, np.ones((MAX_LINE_WIDTH, MAX_LINE_WIDTH), np.uint8)), mask)
-    width = round(cv2.countNonZero(near) / max(1, cv2.countNonZero(cv2.bitwise_and(centres, mask))))
-    if width > MAX_PRINTED_WIDTH:
-        return printed  # wider than print: a marker's straight strokes, not a sheet's lines
     # Each direction is drawn apart and the two added: where lines cross, the paper bears both inks.
     for family in (0, 1):
+        members = [line for line in lines if line[2] == family]
+        if not members:
+            continue
+        # The mask's pixels near the family's strongest line, per pixel of that line on the mask: how wide the
+        # family is printed (a sheet's edge may be the strongest line of all, and is wider).
+        centres = np.zeros_like(mask)
+        cv2.polylines(centres, [members[0][0]], False, 255, 1)
+        near = cv2.bitwise_and(cv2.dilate(centres, np.ones((MAX_LINE_WIDTH, MAX_LINE_WIDTH), np.uint8)), mask)
+        width = round(cv2.countNonZero(near) / max(1, cv2.countNonZero(cv2.bitwise_and(centres, mask))))
+        if width > MAX_PRINTED_WIDTH:
+            continue  # wider than print: a marker's straight strokes, not a sheet's lines
         drawn = np.zeros_like(darkness)
-        for points, level, _ in sorted((line for line in lines if line[2] == family), key=lambda line: line[1]):
+        for points, level, _ in sorted(members, key=lambda line: line[1]):
             cv2.polylines(drawn, [points], False, level, width + 1)
         printed += drawn
     return printed
 
 
 def _refined(darkness: np.ndarray, rho: float, theta: float) -> tuple[np.ndarray, float]:
-    """A Hough line moved (by up to 2 pixels at either end of the frame) onto the darkest line nearby, as the two
+    """A Hough line moved (by up to REFINE_REACH pixels at either end of the frame) onto the darkest line nearby, as the two
     ends of a polyline, and the median darkness along it where it is drawn.  -> ((2, 1, 2) int32 points, level)."""
     height, width = darkness.shape
     normal = np.array([np.cos(theta), np.sin(theta)])
     direction = np.array([-np.sin(theta), np.cos(theta)])
     steps = np.arange(-(height + width), height + width, 4.0)
     along = rho * normal[None, :] + steps[:, None] * direction[None, :]  # (n, 2) x, y on the line
-    along = along[(along[:, 0] >= 2) & (along[:, 0] <= width - 3) & (along[:, 1] >= 2) & (along[:, 1] <= height - 3)]
+    margin = REFINE_REACH
+    along = along[
+        (along[:, 0] >= margin) & (along[:, 0] <= width - 1 - margin) & (along[:, 1] >= margin) & (along[:, 1] <= height - 1 - margin)
+    ]
     if len(along) < 6:
         return np.zeros((2, 1, 2), np.int32), 0.0
-    # Each end's offset is chosen on its own third of the line: the darkest of five parallel positions there.
-    offsets = np.arange(-2, 3)
+    # Each end's offset is chosen on its own third of the line: the darkest of the parallel positions there.
+    offsets = np.arange(-REFINE_REACH, REFINE_REACH + 1)
     third = len(along) // 3
     ends = []
     for part, end in ((along[:third], along[0]), (along[-third:], along[-1])):
-        points = part[None, :, :] + offsets[:, None, None] * normal[None, None, :]  # (5, m, 2)
+        points = part[None, :, :] + offsets[:, None, None] * normal[None, None, :]  # (offsets, m, 2)
         sums = darkness[np.rint(points[..., 1]).astype(int), np.rint(points[..., 0]).astype(int)].sum(axis=1)
         ends.append(end + offsets[int(sums.argmax())] * normal)
     fraction = np.linspace(0.0, 1.0, len(along))[:, None]
