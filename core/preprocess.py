@@ -18,6 +18,8 @@ MIN_CONTRAST = 0.12  # ink must stand this far (of the 0..1 range) above the fla
 MIN_DIGIT_PIXELS = 12  # at working resolution; smaller groups are specks
 MIN_DIGIT_HEIGHT = 8  # pixels; with MIN_DIGIT_FRACTION of the image's shorter side, the smallest digit `read` accepts
 MIN_DIGIT_FRACTION = 0.02
+ON_PRINTED_SHARE = 0.7  # a thin piece with this share of its ink on printed lines is what is left of them
+PAGE_DIGIT_FRACTION = 0.06  # on a photographed page, digits are at least this share of the shorter side (29 px of 480)
 SPECK_FRACTION = 5e-5  # of the image's pixels: 15 px in a 640x480 frame
 MAX_FRAGMENTS = 300  # more separate blobs than this is noise or texture, not a handful of digits
 NOISY_FRAGMENTS = 150  # a mask in more pieces than this is treated as noisy and median-filtered once
@@ -71,7 +73,9 @@ class InkMap:
     # The mask's 8-connected pieces, labelled once: (labels (H, W) int32, stats (count, 5) as OpenCV gives them).
     pieces: tuple[np.ndarray, np.ndarray] = field(repr=False, compare=False)
     denoised: bool = False  # the image was so speckled that it was median-filtered before thresholding
-    lines_removed: bool = False  # printed lines are already gone, and `pieces` joins strokes broken by small gaps
+    lines_removed: bool = False  # a photographed page's map (page_ink_map): printed lines already subtracted
+    printed: np.ndarray | None = field(default=None, repr=False, compare=False)  # (H, W) bool: where printed lines ran
+    photograph: bool = False  # a colour photo or frame, where the frame's edge shows the world beyond the sheet
 
 
 # --- Grey conversion ----------------------------------------------------------------------------------------------
@@ -207,17 +211,25 @@ def page_ink_map(image: np.ndarray) -> InkMap:
     levels = cv2.convertScaleAbs(gray, alpha=255.0)  # (h, w) uint8
     if not dark_ink:
         levels = cv2.bitwise_not(levels)
-    mask, darkness = _page_mask(*_darkness(levels))
+    mask, darkness, printed = _page_mask(*_darkness(levels))
     _, stats = _label(mask)
     denoised = np.count_nonzero(stats[1:, cv2.CC_STAT_AREA] <= 12) > NOISY_FRAGMENTS  # specks, not strokes
     if denoised:
         # Salt-and-pepper noise shatters the mask into specks; a 3x3 median removes it (pen lines are thicker here).
-        mask, darkness = _page_mask(*_darkness(cv2.medianBlur(levels, 3)))
+        mask, darkness, printed = _page_mask(*_darkness(cv2.medianBlur(levels, 3)))
     if colour is not None:
         # A thumb holding the sheet: its outline and shading are darker than the paper, but no pen writes in skin.
         mask = cv2.subtract(mask, _skin(colour))
     return InkMap(
-        ink=np.minimum(darkness, 1.0), mask=mask, scale=scale, dark_ink=dark_ink, pieces=_label(mask), denoised=denoised, lines_removed=True
+        ink=np.minimum(darkness, 1.0),
+        mask=mask,
+        scale=scale,
+        dark_ink=dark_ink,
+        pieces=_label(mask),
+        denoised=denoised,
+        lines_removed=True,
+        printed=printed > 0,
+        photograph=colour is not None,
     )
 
 
@@ -233,15 +245,17 @@ def _darkness(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[float, 
     return cv2.max(darkness, 0.0), magnified, _ink_levels(darkness)
 
 
-def _page_mask(darkness: np.ndarray, magnified: np.ndarray, levels: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
-    """The ink of a page's darkness map, printed lines subtracted.  -> (mask (h, w) uint8 0/255, darkness without lines)."""
+def _page_mask(darkness: np.ndarray, magnified: np.ndarray, levels: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ink of a page's darkness map, printed lines subtracted.
+    -> (mask (h, w) uint8 0/255, darkness without lines, the printed lines' darkness (h, w) float32)."""
     strong, weak = levels
     strong_map, weak_map = magnified * np.float32(strong), magnified * np.float32(weak)  # higher in shadow
     weak_mask = cv2.compare(darkness, weak_map, cv2.CMP_GT)
     # Printed lines are subtracted, not erased: a stroke that crosses or follows one keeps its own darkness.
-    darkness = cv2.max(cv2.subtract(darkness, _printed_lines(weak_mask, darkness)), 0.0)
+    printed = _printed_lines(weak_mask, darkness)
+    darkness = cv2.max(cv2.subtract(darkness, printed), 0.0)
     candidates = cv2.compare(darkness, weak_map, cv2.CMP_GT)
-    return _grown_from(candidates, cv2.bitwise_and(cv2.compare(darkness, strong_map, cv2.CMP_GT), candidates)), darkness
+    return _grown_from(candidates, cv2.bitwise_and(cv2.compare(darkness, strong_map, cv2.CMP_GT), candidates)), darkness, printed
 
 
 def _skin(colour: np.ndarray) -> np.ndarray:
@@ -649,10 +663,18 @@ def find_digit_groups(ink: InkMap, *, whole_image: bool = False) -> tuple[np.nda
         # the frame's edge too: judge sizes among the shapes that lie inside, when there are any. On a
         # photographed page, what runs within a few pixels of the frame's edge comes from beyond it too.
         margin = round(PAGE_BORDER * max(ink.mask.shape)) if ink.lines_removed else 0
-        groups = [group for group in groups if not _touches_border(group, ink.mask.shape, margin if _is_line_like(group) else 0)] or groups
+        inside = [group for group in groups if not _touches_border(group, ink.mask.shape, margin if _is_line_like(group) else 0)]
+        # In a photo nothing at the edge is read, however little lies inside: the sheet's edge, the desk, a
+        # shadow's rim and a thumb all come in from there.
+        groups = inside if ink.photograph else inside or groups
+        if not groups:
+            return labels, []
     if ink.lines_removed and not whole_image:
         # What is left of printed lines (a piece the Hough transform missed, a grid's crossings) is thin, straight
         # and often longer than the digits: measure the digits' height without such pieces, then drop them.
+        groups = [group for group in groups if not _on_printed_lines(ink, group)]
+        if not groups:
+            return labels, []
         tallest = _digit_height(groups)
         groups = [group for group in groups if not (_is_line_like(group) and max(group.width, group.height) > 1.3 * tallest)]
         groups = _columns_in_rows(groups, tallest) if groups else groups
@@ -670,7 +692,7 @@ def find_digit_groups(ink: InkMap, *, whole_image: bool = False) -> tuple[np.nda
         union = _union(groups)
         return labels, [union] if _is_digit_like(union, union.height, union.area) and not _is_texture(ink, labels, union) else []
     # Far too small to read (MNIST's digits are 20 pixels tall), whatever else is in the image: specks, texture.
-    shortest = max(MIN_DIGIT_HEIGHT, MIN_DIGIT_FRACTION * min(ink.mask.shape))
+    shortest = max(MIN_DIGIT_HEIGHT, (PAGE_DIGIT_FRACTION if ink.lines_removed else MIN_DIGIT_FRACTION) * min(ink.mask.shape))
     groups = [
         group
         for group in groups
@@ -752,6 +774,15 @@ def _gap(first: Group, second: Group) -> float:
     dx = max(0, max(first.x0, second.x0) - min(first.x1, second.x1))
     dy = max(0, max(first.y0, second.y0) - min(first.y1, second.y1))
     return float(np.hypot(dx, dy))
+
+
+def _on_printed_lines(ink: InkMap, group: Group) -> bool:
+    """A thin piece lying along printed lines: what their subtraction left of them, not a 1 written in a square."""
+    if ink.printed is None or min(group.width, group.height) > 0.3 * max(group.width, group.height):
+        return False
+    window = (slice(group.y0, group.y1), slice(group.x0, group.x1))
+    own = ink.mask[window] > 0
+    return bool(np.count_nonzero(ink.printed[window] & own) >= ON_PRINTED_SHARE * max(1, np.count_nonzero(own)))
 
 
 def _is_line_like(group: Group) -> bool:

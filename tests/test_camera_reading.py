@@ -81,7 +81,11 @@ def row_lengths(number: str) -> list[int]:
 
 
 class TestSquaredPaper:
-    @pytest.mark.xfail(strict=True, raises=AssertionError, reason="Pieces of grid lines beside the digit read as 1s: 8 of 20 read right.")
+    @pytest.mark.xfail(
+        strict=True,
+        raises=AssertionError,
+        reason="Pieces of grid lines beside the digit read as 1s, or the digit is lost: 10 of 20 read right.",
+    )
     def test_a_ballpoint_digit_is_read(self, recognizer, mnist):
         sample = frames(mnist, SQUARED_SEEDS, steady, ink="ballpoint", paper="squared", rows=1)
 
@@ -92,7 +96,7 @@ class TestSquaredPaper:
     @pytest.mark.xfail(
         strict=True,
         raises=AssertionError,
-        reason="With no digit to judge sizes by, grid crossings read as 1s and 4s: 3 of 20 read as no number.",
+        reason="Pieces of grid lines the subtraction misses read as 1s: 13 of 20 read as no number.",
     )
     def test_the_grid_alone_reads_as_no_number(self, recognizer, mnist):
         sample = frames(mnist, GRID_SEEDS, steady, blank=True, paper="squared", rows=1)
@@ -128,9 +132,6 @@ def held(frame: CameraFrame) -> bool:
 
 
 class TestThumb:
-    @pytest.mark.xfail(
-        strict=True, raises=AssertionError, reason="The thumb's tip or the sheet's edge reads as a 1, 4 or 7: 7 of 20 read as no number."
-    )
     def test_a_thumb_on_a_blank_sheet_reads_as_no_number(self, recognizer, mnist):
         sample = frames(mnist, THUMB_ALONE_SEEDS, held, blank=True, paper="plain", rows=1)
 
@@ -172,11 +173,6 @@ class TestRows:
 
 
 class TestBlankPaper:
-    @pytest.mark.xfail(
-        strict=True,
-        raises=AssertionError,
-        reason="When every shape touches the frame's edge (the sheet's edge, the desk, a shadow) all are kept: 3 ruled, 2 plain of 20 read as no number.",
-    )
     @pytest.mark.parametrize("paper", ["ruled", "plain"])
     def test_a_blank_sheet_reads_as_no_number(self, recognizer, mnist, paper):
         sample = frames(mnist, BLANK_SEEDS[paper], steady, blank=True, paper=paper, rows=1)
