@@ -196,6 +196,8 @@ def page_ink_map(image: np.ndarray) -> InkMap:
     straight lines and their darkness is subtracted, so a stroke crossing or following one keeps its own. Faint
     pencil is kept by hysteresis: weak ink joined to clear ink. A thumb holding the sheet is masked by its colour.
     """
+    if not isinstance(image, np.ndarray) or image.ndim < 2 or min(image.shape[:2]) < 1:
+        to_gray(image)  # raises the ValueError that says what is wrong with it
     # NOTE: a page is read at PAGE_SIDE pixels at most. Halving a 640x480 frame keeps the signal-to-noise ratio of
     # a 1-pixel pen line (its contrast and the noise both halve) and makes every step below four times cheaper.
     scale = min(1.0, PAGE_SIDE / max(image.shape[:2]))

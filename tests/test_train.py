@@ -14,7 +14,7 @@ from core.evaluate import fit_temperature
 from core.jobs import TrainingJob
 from core.model import build_model, load_model, read_card
 from core.modelfile import unique_model_path, user_models_dir
-from core.synth import STYLED_DIGITS, continental_styles, squared
+from core.synth import STYLED_DIGITS, continental_styles, pen_copies, squared
 from core.training import ProgressMonitor, make_splits, train
 
 NO_AUGMENTATION = {spec.name: False for spec in parameters() if spec.name.startswith("augment_")}
@@ -233,18 +233,26 @@ class TestReproducibility:
 
 class TestMakeSplits:
     def test_sizes_follow_train_size_and_validation_split(self, mnist):
-        splits = make_splits(TrainConfig(train_size=1000, validation_split=0.2, seed=3, augment_styles=False, augment_square=False), mnist)
+        splits = make_splits(
+            TrainConfig(train_size=1000, validation_split=0.2, seed=3, augment_styles=False, augment_square=False, augment_pens=False),
+            mnist,
+        )
 
         assert (len(splits.x_train), len(splits.y_train)) == (800, 800)
         assert (len(splits.x_val), len(splits.y_val)) == (200, 200)
 
     def test_no_validation_split_keeps_every_image_for_training(self, mnist):
-        splits = make_splits(TrainConfig(train_size=500, validation_split=0.0, augment_styles=False, augment_square=False), mnist)
+        splits = make_splits(
+            TrainConfig(train_size=500, validation_split=0.0, augment_styles=False, augment_square=False, augment_pens=False), mnist
+        )
 
         assert len(splits.x_train) == 500 and len(splits.x_val) == 0
 
     def test_validation_images_are_not_training_images(self, mnist):
-        splits = make_splits(TrainConfig(train_size=2000, validation_split=0.25, seed=3, augment_styles=False, augment_square=False), mnist)
+        splits = make_splits(
+            TrainConfig(train_size=2000, validation_split=0.25, seed=3, augment_styles=False, augment_square=False, augment_pens=False),
+            mnist,
+        )
 
         training = {image.tobytes() for image in splits.x_train}
         assert not any(image.tobytes() in training for image in splits.x_val)
@@ -258,14 +266,14 @@ class TestMakeSplits:
         np.testing.assert_array_equal(first.y_val, second.y_val)
 
     def test_different_seed_gives_a_different_subset(self, mnist):
-        first = make_splits(TrainConfig(train_size=1000, seed=3, augment_styles=False, augment_square=False), mnist)
-        second = make_splits(TrainConfig(train_size=1000, seed=4, augment_styles=False, augment_square=False), mnist)
+        first = make_splits(TrainConfig(train_size=1000, seed=3, augment_styles=False, augment_square=False, augment_pens=False), mnist)
+        second = make_splits(TrainConfig(train_size=1000, seed=4, augment_styles=False, augment_square=False, augment_pens=False), mnist)
 
         assert not np.array_equal(first.x_train, second.x_train)
 
     def test_styles_add_only_ones_sevens_and_nines_and_only_to_training(self, mnist):
-        plain = make_splits(TrainConfig(train_size=1000, seed=3, augment_styles=False, augment_square=False), mnist)
-        styled = make_splits(TrainConfig(train_size=1000, seed=3, augment_styles=True, augment_square=False), mnist)
+        plain = make_splits(TrainConfig(train_size=1000, seed=3, augment_styles=False, augment_square=False, augment_pens=False), mnist)
+        styled = make_splits(TrainConfig(train_size=1000, seed=3, augment_styles=True, augment_square=False, augment_pens=False), mnist)
 
         extra_labels = styled.y_train[len(plain.y_train) :]
         assert len(extra_labels) > 0 and set(extra_labels.tolist()) <= set(STYLED_DIGITS)
@@ -273,13 +281,42 @@ class TestMakeSplits:
         np.testing.assert_array_equal(styled.x_val, plain.x_val)
 
     def test_squared_copies_are_added_to_training_only(self, mnist):
-        plain = make_splits(TrainConfig(train_size=1000, seed=3, augment_styles=False, augment_square=False), mnist)
-        squared_splits = make_splits(TrainConfig(train_size=1000, seed=3, augment_styles=False, augment_square=True), mnist)
+        plain = make_splits(TrainConfig(train_size=1000, seed=3, augment_styles=False, augment_square=False, augment_pens=False), mnist)
+        squared_splits = make_splits(
+            TrainConfig(train_size=1000, seed=3, augment_styles=False, augment_square=True, augment_pens=False), mnist
+        )
 
         added = len(squared_splits.y_train) - len(plain.y_train)
         assert 0.1 * len(plain.y_train) < added < 0.3 * len(plain.y_train)
         np.testing.assert_array_equal(squared_splits.x_train[: len(plain.x_train)], plain.x_train)
         np.testing.assert_array_equal(squared_splits.x_val, plain.x_val)
+
+
+class TestPenCopies:
+    def test_pen_copies_are_added_to_training_only(self, mnist):
+        plain = make_splits(TrainConfig(train_size=500, seed=3, augment_styles=False, augment_square=False, augment_pens=False), mnist)
+        penned = make_splits(TrainConfig(train_size=500, seed=3, augment_styles=False, augment_square=False, augment_pens=True), mnist)
+
+        added = len(penned.y_train) - len(plain.y_train)
+        assert 0.1 * len(plain.y_train) < added < 0.3 * len(plain.y_train)
+        np.testing.assert_array_equal(penned.x_train[: len(plain.x_train)], plain.x_train)
+        np.testing.assert_array_equal(penned.x_val, plain.x_val)
+
+    def test_copies_keep_their_labels_and_are_laid_out_as_the_recognizer_does(self, mnist):
+        images, labels = pen_copies(mnist.x_train[:60], mnist.y_train[:60], np.random.default_rng(0), share=1.0)
+
+        assert images.dtype == np.uint8 and images.shape[1:] == (28, 28) and len(images) == 60
+        np.testing.assert_array_equal(labels, mnist.y_train[:60])
+        for image in images:
+            rows, columns = np.nonzero(image > 64)
+            assert max(np.ptp(rows), np.ptp(columns)) in range(16, 21)  # the ink fills MNIST's 20x20 box
+            assert abs(np.average(np.arange(28), weights=image.sum(axis=1)) - 14) < 1.5  # centre of mass centred
+
+    def test_the_same_seed_gives_the_same_copies(self, mnist):
+        first, _ = pen_copies(mnist.x_train[:20], mnist.y_train[:20], np.random.default_rng(4), share=1.0)
+        second, _ = pen_copies(mnist.x_train[:20], mnist.y_train[:20], np.random.default_rng(4), share=1.0)
+
+        np.testing.assert_array_equal(first, second)
 
 
 class TestSquared:
