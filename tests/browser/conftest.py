@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -18,7 +19,9 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from resources import require
 
 REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "docs" / "screenshots"
+# Screenshots go to a scratch folder, so that running the tests leaves the checkout as it was; the README's pictures
+# are refreshed on purpose: DIGIT_LAB_SCREENSHOTS=docs/screenshots python -m pytest tests/browser
+SCREENSHOTS = Path(os.environ.get("DIGIT_LAB_SCREENSHOTS") or Path(tempfile.gettempdir()) / "digit-lab-screenshots").resolve()
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; Playwright's own browser download is never used
 CHROMIUM_ARGS = [
     "--no-sandbox",
