@@ -742,35 +742,6 @@ def _columns_in_rows(groups: list[Group], digit_height: int) -> list[Group]:
     return digits
 
 
-def _join_fragments(groups: list[Group], digit_height: int) -> list[Group]:
-    """Join each piece shorter than a digit to its nearest neighbour when together they still fit one digit's box.
-
-    A pen that skips, faint pencil and a removed rule break a digit into pieces a few pixels apart; neighbouring
-    digits stand further apart, and two of them together are wider than one digit.
-    """
-    reach, tallest, widest = 0.2 * digit_height, 1.35 * digit_height, 1.1 * digit_height
-    joined = True
-    while joined:
-        joined = False
-        for piece in sorted(groups, key=lambda group: group.area):
-            if piece.height >= 0.75 * digit_height:
-                continue
-            candidates = [
-                (_gap(piece, other), -other.area, index)
-                for index, other in enumerate(groups)
-                if other is not piece
-                and _gap(piece, other) <= reach
-                and max(piece.y1, other.y1) - min(piece.y0, other.y0) <= tallest
-                and max(piece.x1, other.x1) - min(piece.x0, other.x0) <= widest
-            ]
-            if candidates:
-                groups[min(candidates)[2]].absorb(piece)
-                groups.remove(piece)
-                joined = True
-                break
-    return groups
-
-
 def _gap(first: Group, second: Group) -> float:
     """The distance between two boxes (0 when they overlap)."""
     dx = max(0, max(first.x0, second.x0) - min(first.x1, second.x1))
@@ -929,8 +900,8 @@ def split_candidates(ink: InkMap, labels: np.ndarray, group: Group) -> tuple[Gro
     own = crop_group(ink, labels, group) > 0  # (h, w) bool, the group's box
     columns = own.sum(axis=0)
     start, stop = group.width // 4, group.width - group.width // 4
-    middle = columns[start:stop]
-    cut = start + int(np.flatnonzero(middle == middle.min())[len(np.flatnonzero(middle == middle.min())) // 2])
+    emptiest = np.flatnonzero(columns[start:stop] == columns[start:stop].min())
+    cut = start + int(emptiest[len(emptiest) // 2])  # the middle one of the emptiest columns
     parts = []
     for x0, x1 in ((0, cut), (cut, group.width)):
         rows = np.flatnonzero(own[:, x0:x1].any(axis=1))
