@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 import time
@@ -10,19 +11,24 @@ import zipfile
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers
 
 from core.config import TrainConfig
 from core.modelfile import (  # noqa: F401  (re-exported: callers import these from core.model too)
     CARD_ENTRY,
+    MAX_ACTIVATIONS,
     MAX_MODEL_BYTES,
+    MAX_PARAMETERS,
     MODELS_DIR,
     SHIPPED_MODEL,
     ModelCard,
     ModelFileError,
     check_model_code,
     check_model_file,
+    check_weight_headers,
+    read_architecture,
     read_card,
 )
 
@@ -139,16 +145,86 @@ def _fsync_directory(directory: Path) -> None:
 
 
 def load_model(path: str | os.PathLike[str]) -> tuple[keras.Model, ModelCard]:
-    """Load a digit model safely: size-checked first, code refused, Keras safe_mode on, shapes verified."""
+    """Load a digit model safely: sizes checked from headers, code refused, Keras safe_mode on, shapes verified."""
     location = check_model_file(path)
     check_model_code(location)
+    check_declared_size(location)
+    check_weight_headers(location)
     card = read_card(location)
     try:
         model = keras.models.load_model(location, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many kinds for bad archives; the user needs one sentence.
-        raise ModelFileError(f"{location.name}: cannot be loaded as a Keras model ({_first_line(error)}).") from error
+        raise ModelFileError(f"{location.name}: cannot be loaded as a Keras model ({_reason(error)}).") from error
     check_model_shapes(model, location.name)
+    check_finite_weights(model, location.name)
     return model, card
+
+
+def declared_size(architecture: dict, legacy: bool = False) -> tuple[int, int]:
+    """(parameters, activations per image) an architecture declares, found without allocating any weight.
+
+    NOTE: inside a StatelessScope that does not initialise variables, Keras builds every layer with its real shapes
+    but defers each weight's memory; a Dense layer declared 30000x30000 costs nothing here.
+    """
+    from keras.src.backend.common import global_state
+
+    pending = global_state.get_global_attribute("uninitialized_variables", [], set_to_default=True)
+    already = len(pending)
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            if legacy:
+                from keras.src.legacy.saving import saving_utils
+
+                model = saving_utils.model_from_config(architecture)
+            else:
+                model = keras.saving.deserialize_keras_object({**architecture, "compile_config": None}, safe_mode=True)
+    finally:
+        del pending[already:]  # the deferred weights are never initialised: forget them
+    parameters = sum(math.prod(weight.shape) for weight in model.weights)
+    return parameters, sum(_activations(layer) for layer in _all_layers(model))
+
+
+def _all_layers(model: keras.Layer) -> list[keras.Layer]:
+    found, pending = [], [model]
+    while pending:
+        layer = pending.pop()
+        found.append(layer)
+        pending.extend(getattr(layer, "layers", []))
+    return found
+
+
+def _activations(layer: keras.Layer) -> int:
+    """Values one image makes this layer output, over every call of it (a shared layer runs once per call)."""
+    total = 0
+    for node in getattr(layer, "_inbound_nodes", []):
+        for output in node.outputs:
+            sizes = output.shape[1:]
+            total += math.prod(size for size in sizes if size is not None)
+    return total
+
+
+def check_declared_size(path: str | os.PathLike[str]) -> None:
+    """Refuse a model whose architecture declares more parameters or activations than any digit model needs."""
+    location = Path(path)
+    try:
+        parameters, activations = declared_size(read_architecture(location), legacy=location.suffix.lower() != ".keras")
+    except ModelFileError:
+        raise
+    except Exception as error:  # NOTE: untrusted JSON reaches Keras's deserialiser; any failure is a bad file
+        raise ModelFileError(f"{location.name}: cannot be loaded as a Keras model ({_reason(error)}).") from error
+    if parameters > MAX_PARAMETERS:
+        raise ModelFileError(f"{location.name}: declares {parameters:,} parameters, over the {MAX_PARAMETERS:,} limit for a digit model.")
+    if activations > MAX_ACTIVATIONS:
+        raise ModelFileError(
+            f"{location.name}: declares layers computing {activations:,} values per image, over the {MAX_ACTIVATIONS:,} limit for a digit model."
+        )
+
+
+def check_finite_weights(model: keras.Model, name: str) -> None:
+    """A weight that is NaN or infinite makes every answer NaN: refuse the file rather than show 'nan%'."""
+    for weight in model.weights:
+        if not np.isfinite(keras.ops.convert_to_numpy(weight)).all():
+            raise ModelFileError(f"{name}: its weights contain NaN or infinite values, so it cannot give answers.")
 
 
 def check_model_shapes(model: keras.Model, name: str) -> None:
@@ -165,9 +241,13 @@ def check_model_shapes(model: keras.Model, name: str) -> None:
         raise ModelFileError(f"{name}: returns shape {output_shape}, not 10 digit classes.")
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().strip("'\"").splitlines()  # a KeyError's message comes quoted
-    message = text[0] if text else type(error).__name__
-    if "safe_mode" in str(error) or "Lambda" in str(error):
-        return "it contains Python code (a Lambda layer), which is refused because it could run anything"
-    return message[:200]
+def _reason(error: BaseException) -> str:
+    """Why Keras could not load a file, said plainly: its own messages are long, internal and may quote the file."""
+    text = str(error)
+    if "safe_mode" in text:
+        return "it would run Python code, which is refused because it could run anything"
+    if isinstance(error, (KeyError, IndexError)) or "shape" in text or "expected" in text.lower():
+        return "its weights do not match its architecture"
+    if isinstance(error, (TypeError, AttributeError)) or "Could not locate" in text or "Unknown" in text:
+        return "its architecture is not one Keras can build"
+    return "the file is damaged or not a complete Keras model"
