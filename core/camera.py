@@ -47,6 +47,9 @@ class CameraFrame:
     number: str  # what is written: rows top to bottom separated by a space, as Reading.number gives them
     conditions: Conditions
     boxes: tuple[tuple[int, int, int, int], ...] = field(default=(), repr=False)  # each digit's (x, y, w, h) in the frame
+    # Where the pen went in the frame, before lighting, blur and the sensor: (480, 640) uint8, 255 = fully covered.
+    # Only made on request (`with_ink`): it is the answer an ink finder is trained and checked against.
+    ink: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 # --- Paper --------------------------------------------------------------------------------------------------------
@@ -245,6 +248,7 @@ def camera_frame(
     paper: PaperKind | None = None,
     rows: int | None = None,
     source: str = "mnist",
+    with_ink: bool = False,
 ) -> CameraFrame:
     """One webcam frame of `digits` (scans, white ink on black, any size) handwritten on a sheet.
 
@@ -271,6 +275,7 @@ def camera_frame(
     pixels_per_mm = height / rng.uniform(6, 14)  # a digit written 6-14 mm tall
     sheet = _sheet(rng, paper, sheet_shape, pixels_per_mm)
     film = np.ones_like(sheet)  # what the ink lets through, per channel
+    covered = np.zeros(sheet_shape, np.float32)  # how much of each pixel the pen covers, whatever its colour
     ink_boxes = []  # each digit's ink on the sheet: (x, y, w, h)
     for segments, (x, y) in zip(skeletons, corners, strict=True):
         pen = random_pen(ink, height, rng)
@@ -279,12 +284,16 @@ def camera_frame(
         h, w = min(coverage.shape[0], sheet_shape[0] - y), min(coverage.shape[1], sheet_shape[1] - x)
         through = 1 - coverage[:h, :w, None] * (1 - np.array(pen.colour, np.float32)[None, None, :])
         film[y : y + h, x : x + w] = np.minimum(film[y : y + h, x : x + w], through)
+        covered[y : y + h, x : x + w] = np.maximum(covered[y : y + h, x : x + w], coverage[:h, :w])
         inked_y, inked_x = np.nonzero(coverage[:h, :w] > 0.2)
         inked = len(inked_x) > 0
         ink_boxes.append(
             (x + int(inked_x.min()), y + int(inked_y.min()), int(np.ptp(inked_x)) + 1, int(np.ptp(inked_y)) + 1) if inked else (x, y, 1, 1)
         )
     sheet *= film
+    ink_seen = None
+    if with_ink:  # where the pen went, as the camera sees the sheet
+        ink_seen = cv2.warpPerspective((covered * 255).astype(np.uint8), homography, (FRAME_WIDTH, FRAME_HEIGHT), flags=cv2.INTER_AREA)
     desk = _desk(rng)
     warped = cv2.warpPerspective(sheet, homography, (FRAME_WIDTH, FRAME_HEIGHT), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
     on_sheet = cv2.warpPerspective(np.ones(sheet_shape, np.float32), homography, (FRAME_WIDTH, FRAME_HEIGHT), flags=cv2.INTER_LINEAR)
@@ -305,7 +314,7 @@ def camera_frame(
     number = " ".join("".join(row) for row in per_row if row)
     conditions = Conditions(ink, paper, rows, blur, round(tilt, 1), desk_visible, bool(thumb), low_resolution, source, height)
     seen = tuple(_seen_box(homography, box) for box in ink_boxes)
-    return CameraFrame(cv2.imdecode(encoded, cv2.IMREAD_COLOR), number, conditions, seen)
+    return CameraFrame(cv2.imdecode(encoded, cv2.IMREAD_COLOR), number, conditions, seen, ink_seen)
 
 
 def _seen_box(homography: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:

@@ -775,24 +775,29 @@ def _reading_order(groups: list[Group]) -> list[Group]:
     """Rows first (groups whose vertical spans overlap by half share a row), then left to right."""
     rows: list[list[Group]] = []
     for group in sorted(groups, key=lambda group: (group.y0 + group.y1) / 2):
-        row = rows[-1] if rows else None
-        if row is not None:
-            top, bottom = min(g.y0 for g in row), max(g.y1 for g in row)
-            overlap = min(bottom, group.y1) - max(top, group.y0)
-            if overlap >= 0.5 * min(group.height, bottom - top):
-                row.append(group)
-                continue
-        rows.append([group])
+        if rows and _shares_row(rows[-1], group):
+            rows[-1].append(group)
+        else:
+            rows.append([group])
     return [group for row in rows for group in sorted(row, key=lambda group: group.x0)]
 
 
+def _shares_row(row: list[Group], group: Group) -> bool:
+    """`group` overlaps the row's vertical span by half of the shorter of the two."""
+    top, bottom = min(g.y0 for g in row), max(g.y1 for g in row)
+    return min(bottom, group.y1) - max(top, group.y0) >= 0.5 * min(group.height, bottom - top)
+
+
 def row_breaks(groups: list[Group]) -> list[int]:
-    """Indices in reading order where a new row starts (after the first)."""
-    breaks = []
+    """Indices of groups in reading order that start a new row (after the first): a group that does not share the
+    row of those before it. A second row may start further right than the first (an indented line, one digit)."""
+    breaks, row = [], groups[:1]
     for index in range(1, len(groups)):
-        previous, current = groups[index - 1], groups[index]
-        if current.x0 < previous.x0 and current.y0 >= previous.y1 - 0.5 * previous.height:
+        if _shares_row(row, groups[index]):
+            row.append(groups[index])
+        else:
             breaks.append(index)
+            row = [groups[index]]
     return breaks
 
 

@@ -89,6 +89,17 @@ class TestCameraFrames:
         assert [frame.number for frame in again] == [frame.number for frame in frames]
         assert all(np.array_equal(first.image, second.image) for first, second in zip(frames, again, strict=True))
 
+    def test_the_ink_answer_lies_in_the_digits_boxes_and_leaves_the_frame_as_it_was(self, sources, frames):
+        inked = camera_frames(sources, 12, seed=5, with_ink=True)
+
+        for plain, frame in zip(frames, inked, strict=True):
+            assert plain.ink is None and np.array_equal(plain.image, frame.image)
+            outside = frame.ink > 0
+            for x, y, width, height in frame.boxes:
+                assert frame.ink[y : y + height, x : x + width].max() > 127  # the pen covers most of a pixel there
+                outside[max(0, y - 2) : y + height + 2, max(0, x - 2) : x + width + 2] = False
+            assert not outside.any()  # no ink in the answer beyond the digits
+
     def test_conditions_are_recorded_as_drawn(self, sources):
         for ink in PEN_KINDS:
             for paper in ("plain", "squared", "ruled"):

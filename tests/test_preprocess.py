@@ -175,6 +175,15 @@ class TestFindDigitGroups:
         assert [(group.x0 < 140, group.y0 < 140) for group in groups] == [(True, True), (False, True), (True, False), (False, False)]
         assert preprocess.row_breaks(groups) == [2]
 
+    def test_a_second_row_that_starts_further_right_is_still_a_new_row(self, mnist):
+        page = np.zeros((280, 280), np.uint8)
+        page[:140, :140] = placed(mnist.x_test[0], size=80, canvas=(140, 140), at=(30, 30))
+        page[140:, 140:] = placed(mnist.x_test[1], size=80, canvas=(140, 140), at=(30, 30))  # indented, one digit
+        _, groups = preprocess.find_digit_groups(preprocess.ink_map(255 - page))
+
+        assert [group.y0 < 140 for group in groups] == [True, False]
+        assert preprocess.row_breaks(groups) == [1]
+
     def test_ruled_lines_across_the_page_are_not_digits(self, mnist):
         page = np.full((480, 640), 235, np.uint8)
         for y in range(40, 480, 60):
