@@ -11,6 +11,7 @@ import streamlit as st
 from core.data import REMEDY, DatasetError, load_mnist, mnist_available
 from pages.ui import charts, models
 from pages.ui.evaluation import evaluation_for
+from pages.ui.text import literal
 
 SIZES = [500, 1000, 2000, 5000, 10000]
 
@@ -25,7 +26,7 @@ try:
     data = load_mnist()
     evaluation = evaluation_for(choice, count)
 except DatasetError as error:
-    st.error(str(error))
+    st.error(literal(str(error)))
     st.stop()
 
 

@@ -10,6 +10,7 @@ import streamlit as st
 from core.config import TrainConfig
 from core.data import REMEDY, DatasetError, load_mnist, mnist_available
 from pages.ui import charts, controls
+from pages.ui.text import literal
 from pages.ui.training import RunRecord, augmentation_preview, finish_job, is_recorded, start_job
 
 QUICK = {"epochs": 2, "train_size": 6000, "batch_size": 128}
@@ -68,9 +69,9 @@ live_progress()
 if job is not None and is_recorded(job):
     outcome = job.result
     if job.error or (outcome is not None and outcome.status == "diverged"):
-        st.error(job.error or outcome.message)
+        st.error(literal(job.error or outcome.message))
     elif outcome is not None:
-        st.success(outcome.message)
+        st.success(literal(outcome.message))
         if outcome.path is not None:
             st.download_button(
                 "Download the model (.keras, card included)", outcome.path.read_bytes(), file_name=outcome.path.name, key="train_download"

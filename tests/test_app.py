@@ -271,7 +271,7 @@ class TestTinyTrainingRun:
         assert any(trace["name"] == "my_cnn #1 train" for trace in figure["data"])
 
     def test_its_model_is_saved_in_the_user_folder(self, trained):
-        assert trained.job.result.path.parent == trained.folder
+        assert trained.job.result.path.parent.parent == trained.folder / "sessions"  # in this session's own folder
         assert trained.job.result.path.exists()
 
     def test_its_model_becomes_the_active_model_in_the_sidebar(self, trained):

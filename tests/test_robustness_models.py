@@ -226,8 +226,8 @@ def upload_model(app, name: str, content: bytes):
 def stored_uploads() -> list[Path]:
     from core.modelfile import user_models_dir
 
-    folder = user_models_dir() / "uploads"
-    return sorted(folder.iterdir()) if folder.exists() else []
+    folder = user_models_dir() / "sessions"  # uploads are kept in their session's own folder
+    return sorted(path for path in folder.rglob("*") if path.is_file()) if folder.exists() else []
 
 
 class TestModelUploads:

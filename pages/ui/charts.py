@@ -8,6 +8,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from pages.ui.text import chart_label
+
 DIGITS = [str(digit) for digit in range(10)]
 COMPACT = dict(margin=dict(l=10, r=10, t=30, b=10))
 
@@ -34,6 +36,7 @@ def training_curves(runs: Sequence[tuple[str, list[dict[str, float]], list[dict[
     palette = ["#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f"]
     for index, (name, batches, epochs) in enumerate(runs):
         colour = palette[index % len(palette)]
+        name = chart_label(name)  # a name the visitor typed
         for column, metric in ((1, "loss"), (2, "accuracy")):
             show = column == 1
             if batches:

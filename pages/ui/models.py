@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from core.modelfile import MAX_MODEL_BYTES, SHIPPED_MODEL, ModelCard, ModelFileError, check_model_file, read_card, user_models_dir
+from core.modelfile import MAX_MODEL_BYTES, SHIPPED_MODEL, ModelCard, ModelFileError, check_model_file, read_card
+from pages.ui import sessions
+from pages.ui.text import literal
 
 if TYPE_CHECKING:
     from core.inference import Recognizer
@@ -44,7 +46,9 @@ def _session_models() -> dict[str, ModelChoice]:
 
 def choices() -> dict[str, ModelChoice]:
     shipped = ModelChoice(SHIPPED_LABEL, str(SHIPPED_MODEL), _card(str(SHIPPED_MODEL), SHIPPED_MODEL.stat().st_mtime))
-    return {SHIPPED_LABEL: shipped, **_session_models()}
+    # A session's files are removed a minute after it disconnects; one that comes back later has the shipped model.
+    kept = {label: choice for label, choice in _session_models().items() if os.path.exists(choice.path)}
+    return {SHIPPED_LABEL: shipped, **kept}
 
 
 def add_model(label: str, path: str | os.PathLike[str], card: ModelCard) -> str:
@@ -67,7 +71,17 @@ def active() -> ModelChoice:
 
 
 def recognizer_for(choice: ModelChoice) -> Recognizer:
-    return _load_recognizer(choice.path, os.path.getmtime(choice.path))
+    """The shared recognizer of the shipped model, or this session's own for a model it uploaded or trained."""
+    key = (choice.path, os.path.getmtime(choice.path))
+    if not sessions.owns(choice.path):
+        return _load_recognizer(*key)
+    # NOTE: kept in the session's state, not the server's cache, so it goes when the session goes.
+    own: dict[tuple[str, float], Recognizer] = st.session_state.setdefault("models_recognizers", {})
+    if key not in own:
+        from core.inference import Recognizer
+
+        own[key] = Recognizer.load(choice.path)
+    return own[key]
 
 
 def active_recognizer() -> Recognizer:
@@ -75,9 +89,8 @@ def active_recognizer() -> Recognizer:
 
 
 def _save_upload(data: bytes, name: str) -> Path:
-    """Keep an uploaded model under its content hash (atomic write) so the cache can key on the path."""
-    folder = user_models_dir() / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
+    """Keep an uploaded model in this session's folder under its content hash (atomic write)."""
+    folder = sessions.session_folder()
     suffix = Path(name).suffix.lower()
     target = folder / f"{hashlib.sha256(data).hexdigest()[:16]}{suffix}"
     if not target.exists():
@@ -127,18 +140,19 @@ def show_card(card: ModelCard) -> None:
     """Accuracy, size and how the model was trained."""
     accuracy = card.metrics.get("test_accuracy")
     st.metric("MNIST test accuracy", f"{accuracy:.2%}" if accuracy is not None else "unknown")
-    st.caption(card.summary())
+    st.caption(literal(card.summary()))
     config = card.train_config
     if config is not None:
         with st.expander("How it was trained"):
             st.json(config.to_dict(), expanded=False)
             st.caption(f"{card.epochs_completed} epochs in {card.training_seconds:.0f} s; calibration temperature {card.temperature}")
     if card.notes:
-        st.caption(card.notes)
+        st.caption(literal(card.notes))
 
 
 def sidebar() -> None:
     """Model picker, the active model's card, and an uploader for .keras/.h5 files."""
+    sessions.start_sweeping()
     _handle_upload()
     with st.sidebar:
         st.subheader("Model")
@@ -153,4 +167,4 @@ def sidebar() -> None:
         st.file_uploader("Use your own model (.keras or .h5)", type=["keras", "h5"], key="models_upload")
         message = st.session_state.pop("models_message", None)
         if message:
-            getattr(st, message[0])(message[1])
+            getattr(st, message[0])(literal(message[1]))  # it names the visitor's file

@@ -11,6 +11,7 @@ from core.imageio import ImageFileError, read_image_bytes, to_display
 from core.inference import Reading, Recognizer
 from core.live import draw_reading
 from pages.ui import models
+from pages.ui.text import literal
 
 
 # NOTE: cached because every pen stroke on Draw reruns the page, and the photo below the canvas has not changed.
@@ -30,7 +31,7 @@ def show_reading(data: bytes, name: str, min_confidence: float, width: int | str
     try:
         annotated, reading = _read(data, name, choice.path, os.path.getmtime(choice.path), min_confidence, models.recognizer_for(choice))
     except (ImageFileError, ValueError) as error:
-        st.error(str(error) if str(error).startswith(name) else f"{name}: {error}")
+        st.error(literal(str(error) if str(error).startswith(name) else f"{name}: {error}"))
         return
     st.image(annotated, channels="BGR", width=width)
     st.markdown(f"**Read:** {reading.number or 'no digits found'}")

@@ -34,3 +34,22 @@ def ensure_app_navigation() -> None:
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+def session_id() -> str:
+    """This visitor's Streamlit session id (stable across reruns and page changes, new for a new tab)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    context = get_script_run_ctx()
+    return context.session_id if context is not None else "no-session"
+
+
+def session_is_connected(session_id: str) -> bool:
+    """Whether a browser is connected to the session now; True where no server runs (AppTest, scripts).
+
+    NOTE: a closed tab's session is kept for server.disconnectedSessionTTL in case it reconnects; it is not
+    connected meanwhile, which is what decides here.
+    """
+    from streamlit.runtime import Runtime
+
+    return not Runtime.exists() or Runtime.instance().is_active_session(session_id)

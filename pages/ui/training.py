@@ -12,7 +12,7 @@ import streamlit as st
 from core.config import TrainConfig
 from core.data import Mnist, load_mnist
 from core.modelfile import unique_model_path
-from pages.ui import models
+from pages.ui import models, sessions
 
 
 @dataclass
@@ -68,7 +68,8 @@ def start_job(config: TrainConfig, data: Mnist, name: str) -> Any | None:
         jobs[:] = [job for job in jobs if job.running]
         if jobs:
             return None
-        job = TrainingJob(config, data, save_to=unique_model_path(name), name=name).start()
+        save_to = sessions.session_folder() / unique_model_path(name).name  # this visitor's model, nobody else's
+        job = TrainingJob(config, data, save_to=save_to, name=name).start()
         jobs.append(job)
     return job
 
