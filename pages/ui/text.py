@@ -10,7 +10,9 @@ import re
 # other punctuation is left alone so that "digits.keras: not a valid archive (...)" reads the same in tests.
 _INLINE = re.compile(r"([\\`*_~\[\]<$])")
 _BLOCK_START = re.compile(r"^([#>+=-]|\d+[.)])")  # a heading, quote, list or underline if it starts the text
-_AUTOLINK = re.compile(r"(?<=\w)(:)(?=//)|(?<=\bwww)(\.)", re.IGNORECASE)  # http://... and www.... become links
+# http://... and www.... become links; :name is a directive to Streamlit's Markdown (:red[...], :smile:), and
+# one without a label is dropped from the text.
+_COLON_OR_WWW = re.compile(r"(:)(?=//|[a-z])|(?<=\bwww)(\.)", re.IGNORECASE)
 
 
 def literal(text: object) -> str:
@@ -19,7 +21,7 @@ def literal(text: object) -> str:
     Line breaks become spaces, so a name can never start a heading, a list or a block of its own.
     """
     flat = " ".join(str(text).split())
-    escaped = _AUTOLINK.sub(lambda match: "\\" + match.group(0), _INLINE.sub(r"\\\1", flat))
+    escaped = _COLON_OR_WWW.sub(lambda match: "\\" + match.group(0), _INLINE.sub(r"\\\1", flat))
     return _BLOCK_START.sub(lambda match: match.group(0)[:-1] + "\\" + match.group(0)[-1], escaped)
 
 
