@@ -8,6 +8,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 NUM_CLASSES = 10
 
@@ -63,7 +64,7 @@ class Evaluation:
 
 
 class _Progress(keras.callbacks.Callback):
-    def __init__(self, report: Callable[[float], None], steps: int) -> None:
+    def __init__(self, report: Callable[[float], object], steps: int) -> None:
         super().__init__()
         self.report, self.steps = report, steps
 
@@ -80,7 +81,7 @@ def evaluate_model(
     labels: np.ndarray,
     *,
     batch_size: int = 500,
-    on_progress: Callable[[float], None] | None = None,
+    on_progress: Callable[[float], object] | None = None,
 ) -> Evaluation:
     """Loss and accuracy with model.evaluate(), then probabilities for the confusion matrix and the gallery.
 
@@ -96,8 +97,7 @@ def evaluate_model(
     loss, accuracy = evaluator.evaluate(inputs, labels, batch_size=batch_size, verbose=0, callbacks=callbacks)
     probabilities = evaluator.predict(inputs, batch_size=batch_size, verbose=0, callbacks=callbacks)
     predictions = probabilities.argmax(axis=1)
-    confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
-    np.add.at(confusion, (labels.astype(np.int64), predictions), 1)
+    confusion = tf.math.confusion_matrix(labels, predictions, num_classes=NUM_CLASSES, dtype=tf.int64).numpy()  # rows: true digit
     return Evaluation(float(loss), float(accuracy), len(labels), confusion, probabilities.astype(np.float32), labels.astype(np.int64))
 
 
@@ -116,7 +116,8 @@ def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
         normaliser = np.log(np.exp(scaled).sum(axis=1))
         return float((normaliser - scaled[rows, labels]).mean())
 
-    return float(round(min(candidates, key=nll), 4))
+    best = candidates[int(np.argmin([nll(temperature) for temperature in candidates]))]  # the first of equal minima, as min() picks
+    return float(round(best, 4))
 
 
 def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:

@@ -71,13 +71,15 @@ def make_datasets(config: TrainConfig, splits: Splits) -> tuple[tf.data.Dataset,
         images = tf.cast(images[..., None], tf.float32) / 255.0  # (B, 28, 28) uint8 -> (B, 28, 28, 1) float32
         return images, tf.cast(labels, tf.int32)
 
-    def augmented(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        return tf.clip_by_value(augment(images, training=True), 0.0, 1.0), labels
-
     train = tf.data.Dataset.from_tensor_slices((splits.x_train, splits.y_train))
     train = train.shuffle(len(splits.x_train), seed=config.seed, reshuffle_each_iteration=True)
     train = train.batch(config.batch_size).map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
     if augment is not None:
+        layers = augment
+
+        def augmented(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            return tf.clip_by_value(layers(images, training=True), 0.0, 1.0), labels
+
         # NOTE: one call at a time: parallel calls would race on the layers' seed state and make runs
         # irreproducible. Each call transforms a whole batch at once, and prefetch still overlaps it with training.
         train = train.map(augmented)

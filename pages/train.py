@@ -42,7 +42,7 @@ if buttons.button("Start training", type="primary", icon=":material/play_arrow:"
     else:
         st.session_state["train_job"] = started
         st.rerun()  # the controls and Start above were drawn enabled; redraw them disabled while the run goes
-if buttons.button("Stop", icon=":material/stop:", disabled=not busy, key="train_stop"):
+if buttons.button("Stop", icon=":material/stop:", disabled=not busy, key="train_stop") and job is not None:
     job.stop()
 
 

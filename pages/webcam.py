@@ -28,9 +28,9 @@ show_ink = st.toggle(
     ),
 )
 
-reader = st.session_state.get("webcam_reader")
-if reader is None or reader.recognizer is not recognizer:
-    reader = st.session_state["webcam_reader"] = LiveReader(recognizer)
+previous = st.session_state.get("webcam_reader")
+reader = previous if previous is not None and previous.recognizer is recognizer else LiveReader(recognizer)
+st.session_state["webcam_reader"] = reader
 reader.min_confidence = threshold
 reader.show_ink = show_ink
 

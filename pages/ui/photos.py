@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 import numpy as np
 import streamlit as st
@@ -25,7 +26,7 @@ def _read(
     return draw_reading(to_display(photo), reading), reading
 
 
-def show_reading(data: bytes, name: str, min_confidence: float, width: int | str = "content") -> None:
+def show_reading(data: bytes, name: str, min_confidence: float, width: int | Literal["stretch", "content"] = "content") -> None:
     """Read the photo `data` and show it with boxes and the number, or one error line naming the file."""
     choice = models.active()
     try:
