@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import TYPE_CHECKING
 
 from core.config import TrainConfig
-from core.data import Mnist
-from core.training import ProgressMonitor, TrainingProgress, TrainResult, train
+from core.data import DatasetError, Mnist
+from core.progress import TrainingProgress, TrainingStatus
+
+if TYPE_CHECKING:
+    from core.training import ProgressMonitor, TrainResult
 
 
 class TrainingJob:
-    """A training run on a background thread: `progress()` for charts, `stop()` from any thread, `result` when done."""
+    """A training run on a background thread: `status` and `progress()` for the page, `stop()` from any thread.
 
-    def __init__(self, config: TrainConfig, data: Mnist, *, save_to: str | os.PathLike[str] | None, name: str) -> None:
+    Importing this module does not import TensorFlow; starting a job does. `data` defaults to `load_mnist()`,
+    loaded on the job's thread so that the page never waits for it.
+    """
+
+    def __init__(self, config: TrainConfig, data: Mnist | None = None, *, save_to: str | os.PathLike[str] | None, name: str) -> None:
+        from core.training import ProgressMonitor  # TensorFlow loads when someone first trains
+
         self.config = config
         self.name = name
-        self.monitor = ProgressMonitor()
+        self.monitor: ProgressMonitor = ProgressMonitor()
         self.stop_event = threading.Event()
         self.result: TrainResult | None = None
         self.error: str | None = None
@@ -26,20 +36,47 @@ class TrainingJob:
         self._thread.start()
         return self
 
-    def _run(self, data: Mnist, save_to: str | os.PathLike[str] | None, name: str) -> None:
+    def _run(self, data: Mnist | None, save_to: str | os.PathLike[str] | None, name: str) -> None:
+        from core.training import train
+
+        # NOTE: the result is stored before the monitor says the run ended, so that whoever sees an ended status
+        # (the page's progress fragment) also sees the result or the error.
         try:
             self.result = train(self.config, data, callbacks=[self.monitor], stop_event=self.stop_event, save_to=save_to, name=name)
             self.monitor.finish(self.result.status, self.result.message)
+        except DatasetError as error:  # already one sentence that says what to do
+            self.error = str(error)
+            self.monitor.finish(TrainingStatus.FAILED, self.error)
         except Exception as error:  # reported on the page; the server and other sessions carry on
             self.error = f"Training failed: {error}"
-            self.monitor.finish("failed", self.error)
+            self.monitor.finish(TrainingStatus.FAILED, self.error)
 
     def stop(self) -> None:
         """Ask the run to stop after the current batch (idempotent: pressing Stop twice is harmless)."""
         self.stop_event.set()
 
     @property
+    def status(self) -> TrainingStatus:
+        """RUNNING (or STOPPING once Stop is pressed) until the run ends; then how it ended."""
+        ended = self.monitor.snapshot().status
+        if ended.ended:
+            return ended
+        return TrainingStatus.STOPPING if self.stop_event.is_set() else TrainingStatus.RUNNING
+
+    @property
+    def busy(self) -> bool:
+        """True until the run has ended and its result or error is in place: the page's controls stay disabled."""
+        return not self.status.ended
+
+    @property
+    def message(self) -> str:
+        """One sentence on how the run ended ("" while it runs): the result's summary, or what went wrong."""
+        progress = self.monitor.snapshot()
+        return progress.message if progress.status.ended else ""
+
+    @property
     def running(self) -> bool:
+        """True while the thread is alive (it holds the data and the model in memory)."""
         return self._thread.is_alive()
 
     def progress(self) -> TrainingProgress:
@@ -48,3 +85,19 @@ class TrainingJob:
     def wait(self, timeout: float | None = None) -> bool:
         self._thread.join(timeout)
         return not self._thread.is_alive()
+
+
+class TrainingSlot:
+    """One training job at a time for a whole server: training is memory-hungry, and sessions share the machine."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._job: TrainingJob | None = None
+
+    def start(self, config: TrainConfig, *, save_to: str | os.PathLike[str], name: str) -> TrainingJob | None:
+        """Start a job on MNIST, or return None while another job's thread is still alive."""
+        with self._lock:
+            if self._job is not None and self._job.running:
+                return None
+            self._job = TrainingJob(config, save_to=save_to, name=name).start()
+            return self._job

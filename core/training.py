@@ -9,7 +9,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,10 @@ import tensorflow as tf
 
 from core.augment import augmenter
 from core.config import TrainConfig
-from core.data import Mnist
+from core.data import Mnist, load_mnist
 from core.distribute import build_from_local_batch, strategy_for
 from core.model import ModelCard, build_model, save_model
+from core.progress import TrainingProgress, TrainingStatus
 from core.synth import continental_styles, pen_copies, squared
 
 CHANCE_LEVEL = 0.2  # test accuracy below this (guessing scores 0.1) means the network learned nothing
@@ -118,31 +119,6 @@ def compiled_model(config: TrainConfig, steps_per_epoch: int) -> keras.Model:
 # --- Listening and stopping ---------------------------------------------------------------------------------------
 
 
-@dataclass
-class TrainingProgress:
-    """A thread-safe view of a run for charts and progress bars (the app polls `snapshot()`)."""
-
-    total_steps: int = 0
-    steps_done: int = 0
-    epochs: int = 0
-    started: float = 0.0
-    batches: list[dict[str, float]] = field(default_factory=list)  # {"epoch": 1.37, "loss": .., "accuracy": ..}
-    epoch_logs: list[dict[str, float]] = field(default_factory=list)  # {"epoch": 2, "loss", "accuracy", "val_loss", ...}
-    status: str = "idle"  # idle, running, finished, stopped, diverged, failed
-    message: str = ""
-
-    @property
-    def fraction(self) -> float:
-        return self.steps_done / self.total_steps if self.total_steps else 0.0
-
-    @property
-    def eta_seconds(self) -> float | None:
-        if not self.steps_done or not self.started:
-            return None
-        elapsed = time.monotonic() - self.started
-        return elapsed / self.steps_done * (self.total_steps - self.steps_done)
-
-
 class ProgressMonitor(keras.callbacks.Callback):
     """Records per-batch (at most every `interval` seconds) and per-epoch metrics into a TrainingProgress."""
 
@@ -164,14 +140,17 @@ class ProgressMonitor(keras.callbacks.Callback):
             progress = self._progress
             return dataclasses.replace(progress, batches=list(progress.batches), epoch_logs=list(progress.epoch_logs))
 
-    def finish(self, status: str, message: str = "") -> None:
+    def finish(self, status: TrainingStatus, message: str = "") -> None:
+        """Record how the run ended (the job calls this once `train` has returned or failed)."""
         with self._lock:
             self._progress.status, self._progress.message = status, message
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         steps, epochs = self.params.get("steps") or 0, self.params.get("epochs") or 0
         with self._lock:
-            self._progress = TrainingProgress(total_steps=steps * epochs, epochs=epochs, started=time.monotonic(), status="running")
+            self._progress = TrainingProgress(
+                total_steps=steps * epochs, epochs=epochs, started=time.monotonic(), status=TrainingStatus.RUNNING
+            )
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch = epoch
@@ -205,6 +184,10 @@ EXPLODED_LOSS = 1000.0
 
 class StopOnDivergence(keras.callbacks.Callback):
     """Stop at once when the loss becomes NaN or explodes, instead of training on and saving a dead network."""
+
+    # NOTE: not keras.callbacks.TerminateOnNaN: it stops only on a NaN or infinite loss, while a learning rate far
+    # too high usually explodes the loss to a finite million (EXPLODED_LOSS); it keeps no record of the loss for the
+    # message; and it is not async_safe, so Keras would run every callback on the training thread.
 
     async_safe = True
 
@@ -244,7 +227,7 @@ class TrainResult:
 
     model: keras.Model | None
     card: ModelCard
-    status: str  # finished, stopped or diverged
+    status: TrainingStatus  # FINISHED, STOPPED or DIVERGED
     message: str
     history: dict[str, list[float]]
     path: Path | None = None
@@ -252,7 +235,7 @@ class TrainResult:
 
 def train(
     config: TrainConfig,
-    data: Mnist,
+    data: Mnist | None = None,
     *,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     stop_event: threading.Event | None = None,
@@ -262,6 +245,7 @@ def train(
 ) -> TrainResult:
     """Train a model from `config` on `data`, evaluate it on the test set, calibrate it, and save it atomically.
 
+    `data` defaults to MNIST from `load_mnist()` (MNIST_PATH, then Keras's download); a DatasetError says what to do.
     `callbacks` are Keras callbacks (a ProgressMonitor for charts, say). Setting `stop_event` from another thread
     stops after the current batch; the partly trained model is still evaluated and returned. A loss that becomes
     NaN or explodes (past EXPLODED_LOSS) ends the run with status "diverged", no model and nothing saved.
@@ -270,6 +254,7 @@ def train(
     # (seeding and building the datasets are ops), so the strategy is created first.
     strategy = strategy_for(config)
     keras.utils.set_random_seed(config.seed)
+    data = load_mnist() if data is None else data
     splits = make_splits(config, data)
     train_batches, validation_batches = make_datasets(config, splits)
     steps_per_epoch = math.ceil(len(splits.x_train) / config.batch_size)
@@ -299,10 +284,10 @@ def train(
         exploded = divergence.loss is not None and math.isfinite(divergence.loss)
         cause = f"the loss exploded to {divergence.loss:.3g}" if exploded else "the loss became NaN"
         message = f"Training diverged ({cause}); lower the learning rate. No model was saved."
-        return TrainResult(None, ModelCard(name=name), "diverged", message, history)
+        return TrainResult(None, ModelCard(name=name), TrainingStatus.DIVERGED, message, history)
     stopped = stop_event is not None and stop_event.is_set()
     card = make_card(model, config, data, splits, name=name, seconds=seconds, epochs_completed=epochs_completed, stopped=stopped)
-    status = "stopped" if stopped else "finished"
+    status = TrainingStatus.STOPPED if stopped else TrainingStatus.FINISHED
     message = f"{'Stopped' if stopped else 'Finished'}: {card.summary()}."
     if card.metrics["test_accuracy"] < CHANCE_LEVEL:
         # Some settings (SGD at a learning rate of 1.0) kill every unit without the loss ever exploding.

@@ -8,10 +8,11 @@ ensure_app_navigation()
 import streamlit as st
 
 from core.config import TrainConfig
-from core.data import REMEDY, DatasetError, load_mnist, mnist_available
+from core.data import REMEDY, DatasetError, mnist_available
+from core.progress import TrainingStatus
 from pages.ui import charts, controls
 from pages.ui.text import literal
-from pages.ui.training import RunRecord, augmentation_preview, finish_job, is_recorded, start_job
+from pages.ui.training import RunRecord, augmentation_preview, current_job, finish_job, is_recorded, start_job
 
 QUICK = {"epochs": 2, "train_size": 6000, "batch_size": 128}
 
@@ -21,8 +22,8 @@ if not mnist_available():
     st.info(f"Training needs the MNIST images. {REMEDY}", icon=":material/dataset:")
     st.stop()
 
-job = st.session_state.get("train_job")
-busy = job is not None and job.result is None and job.error is None
+job = current_job()
+busy = job is not None and job.busy
 runs: list[RunRecord] = st.session_state.setdefault("train_runs", [])
 
 st.button("Quick demo settings (2 epochs on 6,000 images)", on_click=controls.apply_preset, args=(QUICK,), disabled=busy, key="train_quick")
@@ -31,16 +32,9 @@ config = controls.config_controls(TrainConfig(), disabled=busy)
 name = st.text_input("Model name", "my_cnn", max_chars=40, key="train_name", disabled=busy)
 buttons = st.container(horizontal=True)  # each button as wide as its label: a narrow column cut "Start training" short
 if buttons.button("Start training", type="primary", icon=":material/play_arrow:", disabled=busy, key="train_start"):
-    try:
-        data = load_mnist()
-    except DatasetError as error:
-        st.error(str(error))
-        st.stop()
-    started = start_job(config, data, name)
-    if started is None:
+    if start_job(config, name) is None:
         st.warning("Another visitor is training a model right now; this server trains one at a time. Try again in a minute.")
     else:
-        st.session_state["train_job"] = started
         st.rerun()  # the controls and Start above were drawn enabled; redraw them disabled while the run goes
 if buttons.button("Stop", icon=":material/stop:", disabled=not busy, key="train_stop") and job is not None:
     job.stop()
@@ -48,19 +42,18 @@ if buttons.button("Stop", icon=":material/stop:", disabled=not busy, key="train_
 
 @st.fragment(run_every=0.5 if busy else None)
 def live_progress() -> None:
-    current = st.session_state.get("train_job")
+    current = current_job()
     if current is None:
         return
-    progress = current.progress()
-    eta = progress.eta_seconds if progress.status == "running" else None  # a stopped run has nothing left to wait for
-    stopping = current.stop_event.is_set() and progress.status == "running"
-    label = (
-        "Stopping…" if stopping else f"{progress.steps_done}/{progress.total_steps} batches" + (f", about {eta:.0f} s left" if eta else "")
-    )
+    progress, status = current.progress(), current.status
+    eta = progress.eta_seconds  # None once the run has ended: a stopped run has nothing left to wait for
+    label = f"{progress.steps_done}/{progress.total_steps} batches" + (f", about {eta:.0f} s left" if eta else "")
+    if status is TrainingStatus.STOPPING:
+        label = "Stopping…"
     st.progress(min(progress.fraction, 1.0), text=label)
     with st.container(key="train-chart"):
         st.plotly_chart(charts.training_curves([(current.name, progress.batches, progress.epoch_logs)]), key="train_live_chart")
-    if progress.status in ("finished", "stopped", "diverged", "failed") and not is_recorded(current):
+    if status.ended and not is_recorded(current):
         finish_job(current)
         st.rerun(scope="app")
 
@@ -68,10 +61,10 @@ def live_progress() -> None:
 live_progress()
 if job is not None and is_recorded(job):
     outcome = job.result
-    if job.error or (outcome is not None and outcome.status == "diverged"):
-        st.error(literal(job.error or outcome.message))
+    if not job.status.succeeded:
+        st.error(literal(job.message))
     elif outcome is not None:
-        st.success(literal(outcome.message))
+        st.success(literal(job.message))
         if outcome.path is not None:
             st.download_button(
                 "Download the model (.keras, card included)", outcome.path.read_bytes(), file_name=outcome.path.name, key="train_download"

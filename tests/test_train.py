@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import math
+import os
 import time
+from unittest import mock
 
 import numpy as np
 import pytest
 
 from core.augment import FitToBox, augmentation_preview
 from core.config import TrainConfig, parameters
+from core.data import load_mnist
 from core.evaluate import fit_temperature
-from core.jobs import TrainingJob
+from core.jobs import TrainingJob, TrainingSlot
 from core.model import build_model, load_model, read_card
 from core.modelfile import unique_model_path, user_models_dir
+from core.progress import TrainingStatus
 from core.synth import STYLED_DIGITS, continental_styles, pen_copies, squared
 from core.training import ProgressMonitor, make_splits, train
 
@@ -58,15 +62,19 @@ def monitored_run(mnist_short_test):
 
 @pytest.fixture(scope="module")
 def stopped_job(mnist_short_test, tmp_path_factory):
-    """A TrainingJob on STOPPABLE whose Stop is pressed twice, from this thread, after its first three batches."""
+    """A TrainingJob on STOPPABLE whose Stop is pressed twice, from this thread, after its first three batches.
+
+    -> the job, its folder, whether it ran at start, whether it ended, and (status, busy) just after Stop.
+    """
     folder = tmp_path_factory.mktemp("stopped")
     job = TrainingJob(STOPPABLE, mnist_short_test, save_to=folder / "stopped.keras", name="stopped").start()
     running_at_start = job.running
     wait_until(lambda: job.progress().steps_done >= 3 or not job.running)
     job.stop()
+    after_stop = (job.status, job.busy)
     job.stop()
     finished = job.wait(timeout=300)
-    return job, folder, running_at_start, finished
+    return job, folder, running_at_start, finished, after_stop
 
 
 @pytest.mark.slow
@@ -121,25 +129,36 @@ class TestTrain:
 @pytest.mark.slow
 class TestStop:
     def test_training_job_runs_on_a_background_thread(self, stopped_job):
-        _, _, running_at_start, finished = stopped_job
+        _, _, running_at_start, finished, _ = stopped_job
 
         assert running_at_start and finished
 
     def test_stop_from_another_thread_ends_the_run_inside_the_first_epoch(self, stopped_job, mnist):
-        job, _, _, _ = stopped_job
+        job, *_ = stopped_job
         steps_per_epoch = math.ceil(len(make_splits(STOPPABLE, mnist).x_train) / STOPPABLE.batch_size)
 
         assert job.result is not None and job.result.status == "stopped"
         assert 3 <= job.progress().steps_done < steps_per_epoch
 
     def test_pressing_stop_twice_is_harmless(self, stopped_job):
-        job, _, _, _ = stopped_job
+        job, *_ = stopped_job
 
         assert job.error is None
         assert job.progress().status == "stopped"
 
+    def test_once_stop_is_pressed_the_job_is_stopping_and_still_busy(self, stopped_job):
+        *_, after_stop = stopped_job
+
+        assert after_stop == (TrainingStatus.STOPPING, True)
+
+    def test_once_the_run_ends_the_job_is_stopped_and_no_longer_busy(self, stopped_job):
+        job, *_ = stopped_job
+
+        assert job.status is TrainingStatus.STOPPED and not job.busy
+        assert job.message == job.result.message
+
     def test_stopped_run_saves_a_complete_loadable_model(self, stopped_job, mnist):
-        job, folder, _, _ = stopped_job
+        job, folder, *_ = stopped_job
         model, card = load_model(folder / "stopped.keras")
 
         assert job.result.path == folder / "stopped.keras"
@@ -147,27 +166,90 @@ class TestStop:
         assert card == job.result.card
 
     def test_stop_leaves_no_temporary_files(self, stopped_job):
-        _, folder, _, _ = stopped_job
+        _, folder, *_ = stopped_job
 
         assert [entry.name for entry in folder.iterdir()] == ["stopped.keras"]
 
     def test_card_of_a_run_stopped_mid_epoch_counts_no_whole_epoch(self, stopped_job):
-        job, _, _, _ = stopped_job
+        job, *_ = stopped_job
 
         assert job.result.card.epochs_completed == 0
         assert "Stopped" in job.result.card.notes and "Stopped" in job.result.message
 
     def test_chart_of_a_run_stopped_mid_epoch_shows_no_whole_epoch(self, stopped_job):
-        job, _, _, _ = stopped_job
+        job, *_ = stopped_job
 
         assert job.progress().epoch_logs == []
         assert job.progress().batches  # the batches it did run are still charted
 
     def test_stopped_model_is_still_evaluated(self, stopped_job):
-        job, _, _, _ = stopped_job
+        job, *_ = stopped_job
 
         assert 0.0 <= job.result.card.metrics["test_accuracy"] <= 1.0
         assert job.result.card.metrics["test_n"] == 1000
+
+
+class TestTrainingStatus:
+    def test_finished_stopped_diverged_and_failed_runs_have_ended(self):
+        assert [status for status in TrainingStatus if status.ended] == ["finished", "stopped", "diverged", "failed"]
+
+    def test_only_finished_and_stopped_runs_succeeded(self):
+        assert [status for status in TrainingStatus if status.succeeded] == ["finished", "stopped"]
+
+    def test_a_status_prints_as_its_word(self):
+        assert f"{TrainingStatus.DIVERGED}" == "diverged"
+
+
+@pytest.fixture(scope="module")
+def slot_runs(tmp_path_factory):
+    """A TrainingSlot asked for a second job while its first runs, then for a third once the first has stopped.
+
+    No data is given: each job's `train` loads MNIST itself. -> (first, second, third), third has ended.
+    """
+    folder = tmp_path_factory.mktemp("slot")
+    slot = TrainingSlot()
+    first = slot.start(STOPPABLE, save_to=folder / "first.keras", name="first")
+    second = slot.start(TINY, save_to=folder / "second.keras", name="second")
+    if first is not None:
+        first.stop()
+        first.wait(timeout=300)
+    third = slot.start(TINY, save_to=folder / "third.keras", name="third")
+    if third is not None:
+        third.wait(timeout=300)
+    return first, second, third
+
+
+@pytest.mark.slow
+class TestTrainingSlot:
+    def test_a_second_job_is_refused_while_the_first_runs(self, slot_runs):
+        first, second, _ = slot_runs
+
+        assert first is not None and second is None
+
+    def test_a_job_starts_once_the_previous_one_has_ended(self, slot_runs):
+        first, _, third = slot_runs
+
+        assert first.status is TrainingStatus.STOPPED
+        assert third is not None and third.status is TrainingStatus.FINISHED
+
+    def test_a_job_without_data_trains_on_mnist_from_mnist_path(self, slot_runs):
+        *_, third = slot_runs
+
+        assert third.result.card.data_source == load_mnist().source
+        assert third.result.card.metrics["test_n"] == len(load_mnist().x_test)
+
+
+class TestTrainingJobErrors:
+    def test_missing_mnist_fails_the_job_with_the_datasets_own_sentence(self, tmp_path):
+        missing = tmp_path / "nowhere.npz"
+        with mock.patch.dict(os.environ, {"MNIST_PATH": str(missing)}):
+            job = TrainingJob(TINY, save_to=tmp_path / "never.keras", name="no-data").start()
+            assert job.wait(timeout=120)
+
+        assert job.status is TrainingStatus.FAILED and not job.busy
+        assert job.message == job.error and "nowhere.npz" in job.message
+        assert not job.message.startswith("Training failed")
+        assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.slow

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,8 +9,10 @@ import numpy as np
 import streamlit as st
 
 from core.config import TrainConfig
-from core.data import Mnist, load_mnist
+from core.data import load_mnist
+from core.jobs import TrainingJob, TrainingSlot
 from core.modelfile import unique_model_path
+from core.progress import TrainingStatus
 from pages.ui import models, sessions
 
 
@@ -22,7 +23,7 @@ class RunRecord:
     label: str
     config: TrainConfig
     epochs: list[dict[str, float]] = field(default_factory=list)
-    status: str = ""
+    status: TrainingStatus = TrainingStatus.IDLE
     val_accuracy: float | None = None
     test_accuracy: float | None = None
 
@@ -31,7 +32,7 @@ class RunRecord:
         changed = {key: value for key, value in self.config.to_dict().items() if value != defaults[key]}
         return {
             "run": self.label,
-            "status": self.status,
+            "status": self.status.value,
             "validation accuracy": f"{self.val_accuracy:.2%}" if self.val_accuracy is not None else "",
             "test accuracy": f"{self.test_accuracy:.2%}" if self.test_accuracy is not None else "",
             "epochs": len(self.epochs),
@@ -54,37 +55,37 @@ def augmentation_preview(config: TrainConfig) -> np.ndarray:
 
 
 @st.cache_resource
-def _server_jobs() -> tuple[threading.Lock, list[Any]]:
-    """Jobs of every session on this server: training is memory-hungry, so the server runs one at a time."""
-    return threading.Lock(), []
+def _training_slot() -> TrainingSlot:
+    """The server's one training slot, shared by every session."""
+    return TrainingSlot()
 
 
-def start_job(config: TrainConfig, data: Mnist, name: str) -> Any | None:
-    """Start a run on a background thread, or return None while another session's run is going."""
-    from core.jobs import TrainingJob  # TensorFlow loads when someone first trains
+def current_job() -> TrainingJob | None:
+    """This session's latest training job, running or ended; None before its first Start."""
+    job = st.session_state.get("train_job")
+    return job if isinstance(job, TrainingJob) else None
 
-    lock, jobs = _server_jobs()
-    with lock:
-        jobs[:] = [job for job in jobs if job.running]
-        if jobs:
-            return None
-        save_to = sessions.session_folder() / unique_model_path(name).name  # this visitor's model, nobody else's
-        job = TrainingJob(config, data, save_to=save_to, name=name).start()
-        jobs.append(job)
+
+def start_job(config: TrainConfig, name: str) -> TrainingJob | None:
+    """Start a run on a background thread as this session's job, or return None while another session's run goes."""
+    save_to = sessions.session_folder() / unique_model_path(name).name  # this visitor's model, nobody else's
+    job = _training_slot().start(config, save_to=save_to, name=name)
+    if job is not None:
+        st.session_state["train_job"] = job
     return job
 
 
-def is_recorded(job: Any) -> bool:
+def is_recorded(job: TrainingJob) -> bool:
     return st.session_state.get("train_recorded") is job
 
 
-def finish_job(job: Any) -> None:
+def finish_job(job: TrainingJob) -> None:
     """Keep the run for comparison and offer its model in the sidebar (as the active model)."""
     st.session_state["train_recorded"] = job
     runs: list[RunRecord] = st.session_state.setdefault("train_runs", [])
     result = job.result
     progress = job.progress()
-    record = RunRecord(f"{job.name} #{len(runs) + 1}", job.config, progress.epoch_logs, progress.status)
+    record = RunRecord(f"{job.name} #{len(runs) + 1}", job.config, progress.epoch_logs, job.status)
     if result is not None and result.model is not None:
         record.val_accuracy = result.card.metrics.get("val_accuracy")
         record.test_accuracy = result.card.metrics.get("test_accuracy")

@@ -1,0 +1,58 @@
+"""Where a training run stands: its status and live progress, without TensorFlow (pages import this at start-up)."""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass, field
+
+
+class TrainingStatus(enum.StrEnum):
+    """How a training run stands. A StrEnum, so a status prints and compares as its word ("finished")."""
+
+    IDLE = "idle"  # created, training not begun yet (data loading, the model being built)
+    RUNNING = "running"
+    STOPPING = "stopping"  # Stop was pressed; the current batch ends, then the partly trained model is evaluated
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    DIVERGED = "diverged"  # the loss became NaN or exploded: no model, nothing saved
+    FAILED = "failed"  # an error ended the run; the job's message says which
+
+    @property
+    def ended(self) -> bool:
+        """True once the run is over, whichever way it ended."""
+        return self in _ENDED
+
+    @property
+    def succeeded(self) -> bool:
+        """True when the run ended with a model (finished, or stopped by the user)."""
+        return self in (TrainingStatus.FINISHED, TrainingStatus.STOPPED)
+
+
+_ENDED = frozenset({TrainingStatus.FINISHED, TrainingStatus.STOPPED, TrainingStatus.DIVERGED, TrainingStatus.FAILED})
+
+
+@dataclass
+class TrainingProgress:
+    """A snapshot of a run for charts and progress bars (ProgressMonitor.snapshot makes one under its lock)."""
+
+    total_steps: int = 0
+    steps_done: int = 0
+    epochs: int = 0
+    started: float = 0.0
+    batches: list[dict[str, float]] = field(default_factory=list)  # {"epoch": 1.37, "loss": .., "accuracy": ..}
+    epoch_logs: list[dict[str, float]] = field(default_factory=list)  # {"epoch": 2, "loss", "accuracy", "val_loss", ...}
+    status: TrainingStatus = TrainingStatus.IDLE
+    message: str = ""
+
+    @property
+    def fraction(self) -> float:
+        return self.steps_done / self.total_steps if self.total_steps else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Seconds left at the pace so far; None before the first batch and once the run has ended."""
+        if not self.steps_done or not self.started or self.status.ended:
+            return None
+        elapsed = time.monotonic() - self.started
+        return elapsed / self.steps_done * (self.total_steps - self.steps_done)
