@@ -15,7 +15,7 @@ CANVAS_SIZES = {"Wide (numbers)": (560, 280), "Narrow (phone)": (320, 240)}
 
 st.title("Draw")
 st.caption("Write a digit, or a few side by side, with the mouse or a finger. The prediction updates after every stroke.")
-recognizer = models.active_recognizer()
+model = models.active_model()
 st.session_state.setdefault("draw_canvas_version", 0)
 
 settings = st.columns(3)
@@ -42,7 +42,7 @@ with canvas_column:
     )
 image = canvas.image_data  # (H, W, 4) uint8 RGBA, read-only, or None before the first stroke
 has_strokes = bool(canvas.json_data and canvas.json_data.get("objects"))
-reading = recognizer.read(image) if image is not None and has_strokes else Reading("", ())
+reading = model.recognizer.read(image) if image is not None and has_strokes else Reading("", ())
 
 with result_column:
     with st.container(key="draw-digit"):
@@ -64,7 +64,7 @@ for digit in reading.digits[:6]:
 if reading.digits:
     from pages.ui import explain
 
-    explain.show(models.active().path, recognizer, reading.digits[0].model_input)
+    explain.show(model, reading.digits[0].model_input)
 
 st.divider()
 st.subheader("Or upload a photo of handwriting")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING
@@ -27,7 +26,7 @@ def evaluation_for(choice: models.ModelChoice, count: int) -> Evaluation:
     """Evaluate on the first `count` test images with a progress bar, or reuse the stored result."""
     from core.evaluate import evaluate_model
 
-    key = (choice.path, os.path.getmtime(choice.path), count)
+    key = (*models.model_key(choice), count)
     lock, store = _store()
     with lock:
         if key in store:
@@ -35,7 +34,7 @@ def evaluation_for(choice: models.ModelChoice, count: int) -> Evaluation:
     data = load_mnist()
     bar = st.progress(0.0, text=f"Evaluating {choice.label} on {count:,} test images…")
     evaluation = evaluate_model(
-        models.recognizer_for(choice).model,
+        models.loaded(choice).recognizer.model,
         data.x_test[:count],
         data.y_test[:count],
         on_progress=lambda fraction: bar.progress(min(fraction, 1.0), text=f"Evaluating {choice.label}… {fraction:.0%}"),

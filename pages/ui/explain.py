@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import time
-from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
 
 from pages.ui import charts
-
-if TYPE_CHECKING:
-    from core.explain import Explainer
-    from core.inference import Recognizer
-
-
-@st.cache_resource(max_entries=8)
-def _explainer(path: str, modified: float, _recognizer: Recognizer) -> Explainer:  # keyed like models._load_recognizer
-    from core.explain import Explainer
-
-    return Explainer(_recognizer.model)
+from pages.ui.models import LoadedModel
 
 
 def _grid(images: np.ndarray, columns: int = 8, gap: int = 2) -> np.ndarray:
@@ -31,11 +19,12 @@ def _grid(images: np.ndarray, columns: int = 8, gap: int = 2) -> np.ndarray:
     return charts.tile(padded.reshape(rows, columns, *images.shape[1:]), gap=gap)
 
 
-def show(path: str, recognizer: Recognizer, model_input: np.ndarray) -> None:
+def show(model: LoadedModel, model_input: np.ndarray) -> None:
+    """What `model` looks at in the (28, 28) float32 `model_input`: heatmaps, feature maps and first-layer filters."""
     with st.container(key="draw-explain"):
         st.subheader("Inside the network")
         try:
-            explainer = _explainer(path, os.path.getmtime(path), recognizer)
+            explainer = model.explainer()
         except ValueError as error:
             st.info(str(error))
             return

@@ -15,6 +15,7 @@ from pages.ui import sessions
 from pages.ui.text import literal
 
 if TYPE_CHECKING:
+    from core.explain import Explainer
     from core.inference import Recognizer
 
 SHIPPED_LABEL = "Shipped: mnist_cnn.keras"
@@ -27,12 +28,39 @@ class ModelChoice:
     card: ModelCard
 
 
+ModelKey = tuple[str, float]  # (path, modification time): a new file saved under the same path is another model
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model as pages use it: what was chosen, the key its cached results go under, and its recognizer."""
+
+    choice: ModelChoice
+    key: ModelKey
+    recognizer: Recognizer
+
+    def explainer(self) -> Explainer:
+        """Grad-CAM, saliency and feature maps for this model; raises ValueError for a model without convolutions."""
+        return _load_explainer(self.key, self.recognizer)
+
+
+def model_key(choice: ModelChoice) -> ModelKey:
+    return choice.path, os.path.getmtime(choice.path)
+
+
 @st.cache_resource(max_entries=8, show_spinner="Loading the model (TensorFlow starts on first use)…")
 def _load_recognizer(path: str, modified: float) -> Recognizer:
     """One Recognizer per model file and version, shared by every session; never mutated by pages."""
     from core.inference import Recognizer  # TensorFlow is imported on first use, not at app start-up
 
     return Recognizer.load(path)
+
+
+@st.cache_resource(max_entries=8)
+def _load_explainer(key: ModelKey, _recognizer: Recognizer) -> Explainer:
+    from core.explain import Explainer
+
+    return Explainer(_recognizer.model)
 
 
 @st.cache_data(max_entries=64)
@@ -70,22 +98,23 @@ def active() -> ModelChoice:
     return options.get(label, options[SHIPPED_LABEL])
 
 
-def recognizer_for(choice: ModelChoice) -> Recognizer:
+def loaded(choice: ModelChoice) -> LoadedModel:
     """The shared recognizer of the shipped model, or this session's own for a model it uploaded or trained."""
-    key = (choice.path, os.path.getmtime(choice.path))
+    key = model_key(choice)
     if not sessions.owns(choice.path):
-        return _load_recognizer(*key)
+        return LoadedModel(choice, key, _load_recognizer(*key))
     # NOTE: kept in the session's state, not the server's cache, so it goes when the session goes.
-    own: dict[tuple[str, float], Recognizer] = st.session_state.setdefault("models_recognizers", {})
+    own: dict[ModelKey, Recognizer] = st.session_state.setdefault("models_recognizers", {})
     if key not in own:
         from core.inference import Recognizer
 
         own[key] = Recognizer.load(choice.path)
-    return own[key]
+    return LoadedModel(choice, key, own[key])
 
 
-def active_recognizer() -> Recognizer:
-    return recognizer_for(active())
+def active_model() -> LoadedModel:
+    """The model chosen in the sidebar, loaded: what Draw, Webcam and a photo are read with."""
+    return loaded(active())
 
 
 def _save_upload(data: bytes, name: str) -> Path:
@@ -125,7 +154,7 @@ def _checked_upload(data: bytes | None, name: str) -> Path:
     path = _save_upload(data, name)
     try:
         check_model_file(path)
-        recognizer_for(ModelChoice(name, str(path), ModelCard(name=name)))  # loads and validates
+        loaded(ModelChoice(name, str(path), ModelCard(name=name)))  # loads and validates
     except Exception as error:  # NOTE: an uploaded file is untrusted input; whatever fails, the user gets one sentence
         path.unlink(missing_ok=True)  # a refused file is not kept (the same bytes are refused every time)
         # Core names the stored copy (its content hash); the user knows the file by the name they uploaded.

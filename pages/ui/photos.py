@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Literal
 
 import numpy as np
@@ -17,9 +16,7 @@ from pages.ui.text import literal
 
 # NOTE: cached because every pen stroke on Draw reruns the page, and the photo below the canvas has not changed.
 @st.cache_data(max_entries=16, show_spinner=False)
-def _read(
-    data: bytes, name: str, model_path: str, modified: float, min_confidence: float, _recognizer: Recognizer
-) -> tuple[np.ndarray, Reading]:
+def _read(data: bytes, name: str, model: models.ModelKey, min_confidence: float, _recognizer: Recognizer) -> tuple[np.ndarray, Reading]:
     """-> the photo with boxes drawn (BGR) and the reading; raises ImageFileError or ValueError for a bad file."""
     photo = read_image_bytes(data, name)
     reading = _recognizer.read(photo, min_confidence=min_confidence)
@@ -28,9 +25,9 @@ def _read(
 
 def show_reading(data: bytes, name: str, min_confidence: float, width: int | Literal["stretch", "content"] = "content") -> None:
     """Read the photo `data` and show it with boxes and the number, or one error line naming the file."""
-    choice = models.active()
+    model = models.active_model()
     try:
-        annotated, reading = _read(data, name, choice.path, os.path.getmtime(choice.path), min_confidence, models.recognizer_for(choice))
+        annotated, reading = _read(data, name, model.key, min_confidence, model.recognizer)
     except (ImageFileError, ValueError) as error:
         st.error(literal(str(error) if str(error).startswith(name) else f"{name}: {error}"))
         return
