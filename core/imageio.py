@@ -80,6 +80,8 @@ def _header(data: bytes, name: str) -> tuple[int, int, int]:
 
 def _orientation(header: Image.Image) -> int:
     """The EXIF orientation tag (1 = upright), read without decoding pixels; 1 when it is missing or damaged."""
+    if header.format == "TIFF":
+        return 1  # NOTE: OpenCV's TIFF decoder turns the image upright itself (a test checks all eight orientations)
     try:
         if header.format == "PNG":
             exif = Image.Exif()
@@ -93,15 +95,17 @@ def _orientation(header: Image.Image) -> int:
 
 
 def _upright(image: np.ndarray, orientation: int) -> np.ndarray:
-    """Apply the EXIF orientation a phone camera records instead of rotating the pixels."""
-    rotations = {3: cv2.ROTATE_180, 6: cv2.ROTATE_90_CLOCKWISE, 8: cv2.ROTATE_90_COUNTERCLOCKWISE}
-    if orientation in rotations:
-        return cv2.rotate(image, rotations[orientation])
-    if orientation == 2:
-        return cv2.flip(image, 1)
-    if orientation == 4:
-        return cv2.flip(image, 0)
-    return image
+    """Apply the EXIF orientation a phone camera records instead of rotating the pixels (all eight, as Pillow does).
+
+    NOTE: not PIL.ImageOps.exif_transpose, which transposes a Pillow image: the pixels are decoded by OpenCV, which
+    keeps 16-bit colour and BGR order that a Pillow image cannot hold; tests check these flips against Pillow's.
+    """
+    if orientation in (5, 6, 7, 8):
+        image = np.swapaxes(image, 0, 1)  # (H, W, ...) -> (W, H, ...): a mirror across the main diagonal
+    flips = {2: (1,), 3: (0, 1), 4: (0,), 6: (1,), 7: (0, 1), 8: (0,)}  # axes to reverse after that mirror
+    if orientation in flips:
+        image = np.flip(image, flips[orientation])
+    return np.ascontiguousarray(image)
 
 
 def to_display(image: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 from resources import assert_one_line_error
 
 from core.imageio import MAX_PIXELS, ImageFileError, read_image_bytes, read_image_file
@@ -142,6 +143,36 @@ class TestUnusualImageFormats:
         light = recognizer.classify(read_image_file(image_files / "light-strokes-on-transparent.png"))
 
         np.testing.assert_allclose(dark.model_input, light.model_input, atol=1e-5)
+
+
+def photo_with_orientation(orientation: int, format: str) -> bytes:
+    """A picture of 5x3 blocks that all differ, saved with an EXIF orientation tag, as a phone camera saves photos."""
+    blocks = np.arange(5 * 3 * 3, dtype=np.uint8).reshape(5, 3, 3) * 5  # (5, 3, 3) RGB
+    pixels = np.kron(blocks, np.ones((8, 8, 1), np.uint8))  # (40, 24, 3): blocks survive JPEG's 8x8 compression
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored = io.BytesIO()
+    options = {"JPEG": {"quality": 100, "subsampling": 0}, "WEBP": {"lossless": True}}.get(format, {})
+    Image.fromarray(pixels).save(stored, format=format, exif=exif.tobytes(), **options)
+    return stored.getvalue()
+
+
+class TestExifOrientation:
+    @pytest.mark.parametrize("orientation", range(1, 9))
+    @pytest.mark.parametrize("format", ["JPEG", "PNG", "WEBP", "TIFF"])
+    def test_a_photo_is_turned_upright_as_pillows_exif_transpose_does(self, orientation, format):
+        data = photo_with_orientation(orientation, format)
+        upright = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
+        read = read_image_bytes(data, "photo")[..., ::-1]  # BGR -> RGB
+
+        assert read.shape == upright.shape
+        np.testing.assert_allclose(read, upright, atol=2)  # JPEG decoders may differ by a level or two
+
+    @pytest.mark.parametrize("format", ["JPEG", "TIFF"])
+    def test_a_sideways_photo_comes_out_taller_than_wide(self, format):
+        sideways = read_image_bytes(photo_with_orientation(6, format), "photo")
+
+        assert sideways.shape[:2] == (24, 40)
 
 
 class TestImagesWithoutADigit:
