@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -32,49 +33,32 @@ def training_curves(runs: Sequence[tuple[str, list[dict[str, float]], list[dict[
 
     runs: (name, batch records, epoch records) per run; several runs are overlaid for comparison.
     """
+    # NOTE: graph objects, not Plotly Express: px.line draws every trace of a facet alike and names it after its
+    # column values ("my_cnn, train"); here each run has three differently drawn series in one legend group.
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"))
     palette = ["#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f"]
     for index, (name, batches, epochs) in enumerate(runs):
         colour = palette[index % len(palette)]
         name = chart_label(name)  # a name the visitor typed
         for column, metric in ((1, "loss"), (2, "accuracy")):
-            show = column == 1
-            if batches:
-                figure.add_scatter(
-                    x=[b["epoch"] for b in batches],
-                    y=[b.get(metric) for b in batches],
-                    mode="lines",
-                    line=dict(color=colour, width=1),
-                    opacity=0.5,
-                    name=f"{name} train (batches)",
-                    legendgroup=name,
-                    showlegend=show,
-                    row=1,
-                    col=column,
-                )
-            if epochs:
-                figure.add_scatter(
-                    x=[e["epoch"] for e in epochs],
-                    y=[e.get(metric) for e in epochs],
-                    mode="markers+lines",
-                    line=dict(color=colour, width=2),
-                    name=f"{name} train",
-                    legendgroup=name,
-                    showlegend=show,
-                    row=1,
-                    col=column,
-                )
-                if any(f"val_{metric}" in e for e in epochs):
+            series: list[tuple[list[dict[str, float]], str, str, dict[str, Any]]] = [
+                (batches, metric, f"{name} train (batches)", dict(mode="lines", line=dict(color=colour, width=1), opacity=0.5)),
+                (epochs, metric, f"{name} train", dict(mode="markers+lines", line=dict(color=colour, width=2))),
+            ]
+            if any(f"val_{metric}" in e for e in epochs):
+                validation_line = dict(mode="markers+lines", line=dict(color=colour, width=2, dash="dash"))
+                series.append((epochs, f"val_{metric}", f"{name} validation", validation_line))
+            for records, key, label, style in series:
+                if records:
                     figure.add_scatter(
-                        x=[e["epoch"] for e in epochs],
-                        y=[e.get(f"val_{metric}") for e in epochs],
-                        mode="markers+lines",
-                        line=dict(color=colour, width=2, dash="dash"),
-                        name=f"{name} validation",
+                        x=[record["epoch"] for record in records],
+                        y=[record.get(key) for record in records],
+                        name=label,
                         legendgroup=name,
-                        showlegend=show,
+                        showlegend=column == 1,
                         row=1,
                         col=column,
+                        **style,
                     )
     figure.update_xaxes(title_text="epoch")
     figure.update_layout(height=360, legend=dict(orientation="h", y=-0.25), **COMPACT)
