@@ -94,6 +94,12 @@ class TrainingSlot:
         self._lock = threading.Lock()
         self._job: TrainingJob | None = None
 
+    @property
+    def job(self) -> TrainingJob | None:
+        """The latest job started here, running or ended (a refused visitor is told how long it has left)."""
+        with self._lock:
+            return self._job
+
     def start(self, config: TrainConfig, *, save_to: str | os.PathLike[str], name: str) -> TrainingJob | None:
         """Start a job on MNIST, or return None while another job's thread is still alive."""
         with self._lock:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from core.config import TrainConfig
+from core.wording import plural
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 SHIPPED_MODEL = MODELS_DIR / "mnist_cnn.keras"
@@ -62,9 +63,10 @@ class ModelCard:
     epochs_completed: int = 0
     training_seconds: float = 0.0
     created: str = ""
-    data_source: str = ""
+    data_source: str = ""  # what the data was (core.data.describe), never where it sat
     notes: str = ""
     versions: dict[str, str] = field(default_factory=dict)
+    partial: bool = False  # stopped before its last epoch: a partly trained network, never made active unasked
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2, sort_keys=True)
@@ -98,9 +100,12 @@ class ModelCard:
         parts = [f"{accuracy:.2%} on MNIST test" if accuracy is not None else "not evaluated"]
         if self.parameters:
             parts.append(f"{self.parameters:,} parameters")
-        if self.epochs_completed:
-            parts.append(f"{self.epochs_completed} epochs")
         config = self.train_config
+        if self.partial:
+            planned = f" of {config.epochs}" if config is not None else ""
+            parts.append(f"partly trained ({self.epochs_completed}{planned} epochs)")
+        elif self.epochs_completed:
+            parts.append(plural(self.epochs_completed, "epoch"))
         if config is not None:
             parts.append(f"{config.architecture} CNN, {config.optimizer}, augment: {', '.join(config.augmentations) or 'none'}")
         return "; ".join(parts)
@@ -143,6 +148,7 @@ _CARD_SCHEMA: dict[str, Any] = {
     "data_source": _text(200),
     "notes": _text(500),
     "versions": _mapping(_text(40)),
+    "partial": lambda value: value if isinstance(value, bool) else None,
 }
 
 

@@ -32,6 +32,12 @@ class TrainingStatus(enum.StrEnum):
 _ENDED = frozenset({TrainingStatus.FINISHED, TrainingStatus.STOPPED, TrainingStatus.DIVERGED, TrainingStatus.FAILED})
 
 
+# The first batches of a run also trace and compile the training step (seconds each, where later batches take
+# milliseconds), so the time left is measured from the batch after them, once a few more batches have run.
+WARM_UP_STEPS = 3
+TIMED_STEPS = 5
+
+
 @dataclass
 class TrainingProgress:
     """A snapshot of a run for charts and progress bars (ProgressMonitor.snapshot makes one under its lock)."""
@@ -44,6 +50,8 @@ class TrainingProgress:
     epoch_logs: list[dict[str, float]] = field(default_factory=list)  # {"epoch": 2, "loss", "accuracy", "val_loss", ...}
     status: TrainingStatus = TrainingStatus.IDLE
     message: str = ""
+    timed_steps: int = 0  # steps done when timing began (after the warm-up)
+    timed_since: float = 0.0  # time.monotonic() then; 0 before
 
     @property
     def fraction(self) -> float:
@@ -51,8 +59,14 @@ class TrainingProgress:
 
     @property
     def eta_seconds(self) -> float | None:
-        """Seconds left at the pace so far; None before the first batch and once the run has ended."""
-        if not self.steps_done or not self.started or self.status.ended:
+        """Seconds left at the pace measured since the warm-up; None while that is too short to tell, and once ended."""
+        measured = self.steps_done - self.timed_steps
+        if not self.timed_since or measured < TIMED_STEPS or self.status.ended:
             return None
-        elapsed = time.monotonic() - self.started
-        return elapsed / self.steps_done * (self.total_steps - self.steps_done)
+        elapsed = time.monotonic() - self.timed_since
+        return elapsed / measured * (self.total_steps - self.steps_done)
+
+    @property
+    def estimating(self) -> bool:
+        """True while the run goes but its time left is not measured yet: the page says "estimating…"."""
+        return not self.status.ended and self.eta_seconds is None

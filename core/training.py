@@ -19,11 +19,12 @@ import tensorflow as tf
 
 from core.augment import augmenter
 from core.config import TrainConfig
-from core.data import Mnist, load_mnist
+from core.data import Mnist, describe, load_mnist
 from core.distribute import build_from_local_batch, strategy_for
 from core.model import ModelCard, build_model, save_model
-from core.progress import TrainingProgress, TrainingStatus
+from core.progress import WARM_UP_STEPS, TrainingProgress, TrainingStatus
 from core.synth import continental_styles, pen_copies, squared
+from core.wording import plural
 
 CHANCE_LEVEL = 0.2  # test accuracy below this (guessing scores 0.1) means the network learned nothing
 
@@ -133,6 +134,7 @@ class ProgressMonitor(keras.callbacks.Callback):
         self._progress = TrainingProgress()
         self._last_record = 0.0
         self._epoch = 0
+        self._recorded: tuple[int, dict[str, float]] = (0, {})  # batches into the epoch and Keras's means, at the last record
 
     def snapshot(self) -> TrainingProgress:
         """A copy that the caller may read at leisure while training continues."""
@@ -154,16 +156,30 @@ class ProgressMonitor(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch = epoch
+        self._recorded = (0, {})
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         now = time.monotonic()
         steps = self.params.get("steps") or 1
         with self._lock:
-            self._progress.steps_done = self._epoch * steps + batch + 1
+            progress = self._progress
+            progress.steps_done = self._epoch * steps + batch + 1
+            if not progress.timed_since and progress.steps_done >= WARM_UP_STEPS:
+                progress.timed_steps, progress.timed_since = progress.steps_done, now
             if now - self._last_record < self.interval or not logs:
                 return
             self._last_record = now
-            self._progress.batches.append({"epoch": self._epoch + (batch + 1) / steps, **_floats(logs)})
+            progress.batches.append({"epoch": self._epoch + (batch + 1) / steps, **self._since_last_record(batch + 1, _floats(logs))})
+
+    def _since_last_record(self, seen: int, means: dict[str, float]) -> dict[str, float]:
+        """The mean of each metric over the batches since the last record, from Keras's means since the epoch began.
+
+        Keras logs running means that start afresh every epoch, so a curve of them jumped at each epoch's start,
+        which looked like a burst of learning; the mean over the latest batches is what those batches did.
+        """
+        before, earlier = self._recorded
+        self._recorded = (seen, means)
+        return {name: (seen * value - before * earlier.get(name, value)) / (seen - before) for name, value in means.items()}
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         steps = self.params.get("steps") or 1
@@ -330,7 +346,15 @@ def make_card(
         epochs_completed=epochs_completed,
         training_seconds=round(seconds, 1),
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        data_source=data.source,
-        notes=f"Stopped by the user after {epochs_completed} full epochs." if stopped else "",
+        data_source=describe(data),
+        notes=_stopped_note(epochs_completed, config.epochs) if stopped else "",
         versions={"tensorflow": tf.__version__, "keras": keras.__version__},
+        partial=stopped and epochs_completed < config.epochs,
     )
+
+
+def _stopped_note(epochs_completed: int, epochs: int) -> str:
+    if epochs_completed == 0:
+        first = "its only epoch" if epochs == 1 else f"the first of {epochs} epochs"
+        return f"Stopped by the user during {first}: only partly trained."
+    return f"Stopped by the user after {plural(epochs_completed, 'full epoch')} of {epochs}: only partly trained."

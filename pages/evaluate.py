@@ -14,6 +14,15 @@ from pages.ui.evaluation import evaluation_for
 from pages.ui.text import literal
 
 SIZES = [500, 1000, 2000, 5000, 10000]
+SCORES = {
+    "precision": "Of the images the model read as this digit, the share that really were it.",
+    "recall": "Of the images of this digit, the share the model read right.",
+    "f1": "Precision and recall in one number (their harmonic mean): high only when both are.",
+}
+SCORES_NOTE = (
+    "**Precision**: when the model says 7, how often it is a 7. **Recall**: of all the 7s, how many it finds. "
+    "**F1** balances the two. **Support**: how many test images show the digit."
+)
 
 st.title("Evaluate")
 if not mnist_available():
@@ -49,10 +58,11 @@ matrix_tab, classes_tab, mistakes_tab, confidence_tab, compare_tab = st.tabs(
 with matrix_tab:
     st.plotly_chart(charts.confusion(evaluation.confusion), key="eval_confusion")
 with classes_tab:
+    st.caption(SCORES_NOTE)
     st.dataframe(
-        evaluation.per_class(),
+        [{**row, **{name: row[name] * 100 for name in SCORES}} for row in evaluation.per_class()],
         hide_index=True,
-        column_config={name: st.column_config.NumberColumn(format="%.4f") for name in ("precision", "recall", "f1")},
+        column_config={name: st.column_config.NumberColumn(name, help=text, format="%.2f%%") for name, text in SCORES.items()},
     )
 with mistakes_tab:
     digit = st.selectbox("True digit", ["all", *range(10)], key="eval_mistake_digit")
@@ -67,11 +77,23 @@ with mistakes_tab:
 with confidence_tab:
     correct = evaluation.predictions == evaluation.labels
     st.plotly_chart(charts.confidence_histogram(evaluation.confidences, correct), key="eval_confidence")
+    st.caption("Green: answers that were right; red: wrong. A good model is rarely confident when it is wrong.")
 
 with compare_tab:
+    st.file_uploader(
+        "Upload a model to compare (.keras or .h5); the active model stays as it is",
+        type=["keras", "h5"],
+        key="eval_compare_upload",
+    )
+    uploaded = models.take_upload("eval_compare_upload", make_active=False)
+    if uploaded is not None:
+        kind, message, label = uploaded
+        getattr(st, kind)(literal(message))  # it names the visitor's file
+        if label is not None:
+            st.session_state["eval_compare_b"] = label  # compare the new model, before its selectbox is drawn
     options = models.choices()
     if len(options) < 2:
-        st.info("Train a model or upload one in the sidebar to compare it with the shipped model.")
+        st.info("Upload a model here, or train one, to compare it with the shipped model.")
     else:
         labels = list(options)
         first_label = st.selectbox("Model A", labels, index=0, key="eval_compare_a")
@@ -80,11 +102,16 @@ with compare_tab:
         left, right = st.columns(2)
         left.metric(f"A: {first_label}", f"{first.accuracy:.2%}")
         right.metric(f"B: {second_label}", f"{second.accuracy:.2%}", delta=f"{(second.accuracy - first.accuracy) * 100:+.2f} points vs A")
-        recall_a = [row["recall"] for row in first.per_class()]
-        recall_b = [row["recall"] for row in second.per_class()]
+        recall_a = [row["recall"] * 100 for row in first.per_class()]
+        recall_b = [row["recall"] * 100 for row in second.per_class()]
         st.dataframe(
             [{"digit": d, "recall A": recall_a[d], "recall B": recall_b[d], "B - A": recall_b[d] - recall_a[d]} for d in range(10)],
             hide_index=True,
+            column_config={
+                "recall A": st.column_config.NumberColumn(help=SCORES["recall"], format="%.2f%%"),
+                "recall B": st.column_config.NumberColumn(help=SCORES["recall"], format="%.2f%%"),
+                "B - A": st.column_config.NumberColumn(help="Recall of B minus recall of A, in percentage points.", format="%+.2f"),
+            },
             key="eval_compare_table",
         )
         disagree = np.flatnonzero(first.predictions != second.predictions)

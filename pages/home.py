@@ -52,7 +52,7 @@ with left:
     for page, name, icon, description in TOUR:
         st.page_link(page, label=f"**{name}**", icon=icon)
         st.caption(description)
-with right:
-    st.subheader("Active model")
-    models.show_card(models.active().card)
-    st.caption("Switch models or upload your own in the sidebar.")
+with right, st.container(key="home-model"):
+    st.subheader("The model reading your digits")
+    st.markdown(models.plain_sentence(models.active().card))
+    st.caption("Its card, with every setting it was trained with, is in the sidebar, where you can also switch models or upload your own.")

@@ -9,12 +9,27 @@ import streamlit as st
 
 from core.config import TrainConfig
 from core.data import REMEDY, DatasetError, mnist_available
-from core.progress import TrainingStatus
 from pages.ui import charts, controls
 from pages.ui.text import literal
-from pages.ui.training import RunRecord, augmentation_preview, current_job, finish_job, is_recorded, start_job
+from pages.ui.training import (
+    RunRecord,
+    augmentation_preview,
+    busy_message,
+    current_job,
+    finish_job,
+    is_recorded,
+    progress_label,
+    start_job,
+    use_trained_model,
+)
 
 QUICK = {"epochs": 2, "train_size": 6000, "batch_size": 128}
+CURVES_NOTE = (
+    "Thin line: the latest batches; dots: whole epochs. Validation may score better than training, because dropout "
+    "and augmentation make training harder and are switched off when validating."
+)
+PARTIAL_NOTE = "It is only partly trained, so the active model has not changed; it waits in the sidebar's list."
+
 
 st.title("Train")
 st.caption("Choose the network and how to train it, then watch it learn. Models you train appear in the sidebar.")
@@ -33,7 +48,7 @@ name = st.text_input("Model name", "my_cnn", max_chars=40, key="train_name", dis
 buttons = st.container(horizontal=True)  # each button as wide as its label: a narrow column cut "Start training" short
 if buttons.button("Start training", type="primary", icon=":material/play_arrow:", disabled=busy, key="train_start"):
     if start_job(config, name) is None:
-        st.warning("Another visitor is training a model right now; this server trains one at a time. Try again in a minute.")
+        st.warning(busy_message())
     else:
         st.rerun()  # the controls and Start above were drawn enabled; redraw them disabled while the run goes
 if buttons.button("Stop", icon=":material/stop:", disabled=not busy, key="train_stop") and job is not None:
@@ -46,13 +61,11 @@ def live_progress() -> None:
     if current is None:
         return
     progress, status = current.progress(), current.status
-    eta = progress.eta_seconds  # None once the run has ended: a stopped run has nothing left to wait for
-    label = f"{progress.steps_done}/{progress.total_steps} batches" + (f", about {eta:.0f} s left" if eta else "")
-    if status is TrainingStatus.STOPPING:
-        label = "Stopping…"
-    st.progress(min(progress.fraction, 1.0), text=label)
+    st.progress(min(progress.fraction, 1.0), text=progress_label(progress, status))
     with st.container(key="train-chart"):
-        st.plotly_chart(charts.training_curves([(current.name, progress.batches, progress.epoch_logs)]), key="train_live_chart")
+        curves = charts.training_curves([(current.name, progress.batches, progress.epoch_logs)], planned_epochs=current.config.epochs)
+        st.plotly_chart(curves, key="train_live_chart")
+        st.caption(CURVES_NOTE)
     if status.ended and not is_recorded(current):
         finish_job(current)
         st.rerun(scope="app")
@@ -64,7 +77,12 @@ if job is not None and is_recorded(job):
     if not job.status.succeeded:
         st.error(literal(job.message))
     elif outcome is not None:
-        st.success(literal(job.message))
+        if outcome.card.partial:
+            with st.container(key="train-partial"):
+                st.warning(f"{literal(job.message)} {PARTIAL_NOTE}")
+                st.button("Use this partly trained model", on_click=use_trained_model, key="train_use_partial")
+        else:
+            st.success(literal(job.message))
         if outcome.path is not None:
             st.download_button(
                 "Download the model (.keras, card included)", outcome.path.read_bytes(), file_name=outcome.path.name, key="train_download"
@@ -72,7 +90,7 @@ if job is not None and is_recorded(job):
 
 if runs:
     st.subheader("Compare runs")
-    st.plotly_chart(charts.training_curves([(run.label, [], run.epochs) for run in runs]), key="train_compare_chart")
+    st.plotly_chart(charts.training_curves([run.curves() for run in runs]), key="train_compare_chart")
     st.dataframe([run.row() for run in runs], hide_index=True)
 
 with st.expander("What augmentation does to the training images"):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from unittest import mock
@@ -230,6 +232,99 @@ class TestTrainControls:
         assert at.slider(key="train_epochs").value == 2
         assert at.slider(key="train_train_size").value == 6000
 
+    def test_every_control_has_a_label_in_plain_words(self):
+        at = open_app(PAGES["Train"])
+        controls = {widget.key: widget for kind in WIDGET_KINDS for widget in getattr(at, kind) if widget.key}
+        labels = [controls[f"train_{spec.name}"].label for spec in parameters()]
+
+        assert labels == [spec.metadata["label"] for spec in parameters()]
+        assert not {"Lr schedule", "Share", "Square", "Styles", "Distribution"} & set(labels)
+
+
+@pytest.fixture(scope="module")
+def stopped(mnist, tmp_path_factory):
+    """The Train page after a run stopped in its first epoch; meanwhile a second visitor pressed Start and was refused.
+
+    The run: 3 epochs of 675 batches of 8 images, without the augmentations that add images (they take a while to
+    make). Stop is pressed once its time left has been measured.
+    """
+    folder = tmp_path_factory.mktemp("user_models")
+    with (
+        mock.patch.dict(os.environ, {"MNIST_USER_MODELS": str(folder)}),
+        mock.patch.object(app_test_module, "PagesManager", _RoutedPagesManager),
+    ):
+        at = open_app(PAGES["Train"])
+        at.slider(key="train_epochs").set_value(3)
+        at.slider(key="train_train_size").set_value(6000)
+        at.slider(key="train_batch_size").set_value(8)
+        for augmentation in ("square", "styles", "pens"):
+            at.toggle(key=f"train_augment_{augmentation}").set_value(False)
+        at.run()
+        at.button(key="train_start").click().run()
+        job = at.session_state["train_job"]
+        first_label = at.progress[0].text if at.progress else ""
+        assert wait_until(lambda: job.progress().eta_seconds is not None or not job.running), "no time left was measured"
+        at.run()
+        measured_label = at.progress[0].text
+        other_visitor = open_app(PAGES["Train"])
+        other_visitor.button(key="train_start").click().run()
+        at.button(key="train_stop").click().run()
+        assert job.wait(timeout=TRAIN_TIMEOUT), "the stopped run did not end in time"
+        at.run()  # the progress fragment sees the stopped job, records the run and reruns the page
+    return SimpleNamespace(at=at, job=job, first_label=first_label, measured_label=measured_label, other_visitor=other_visitor)
+
+
+def wait_until(condition, timeout: float = TRAIN_TIMEOUT) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.usefixtures("routed")
+class TestStoppedRun:
+    def test_it_was_stopped_inside_the_first_epoch(self, stopped):
+        assert not stopped.at.exception
+        assert stopped.job.result.card.epochs_completed == 0
+
+    def test_the_time_left_says_estimating_until_batches_are_measured(self, stopped):
+        assert stopped.first_label.endswith("estimating the time left…") or stopped.first_label.startswith("Preparing")
+        assert stopped.measured_label.endswith(" left") and "estimating" not in stopped.measured_label
+
+    def test_a_refused_visitor_is_told_the_time_the_run_has_left(self, stopped):
+        warning = stopped.other_visitor.warning[0].value
+        assert warning.startswith("Another visitor is training")
+        assert re.search(r"It has about \d+ (s|minutes?|hours?) left: try again then\.$", warning)
+
+    def test_it_is_marked_partial_in_words_a_student_reads(self, stopped):
+        warning = stopped.at.get_by_key("train-partial").warning[0].value
+        assert warning.startswith("Stopped") and "partly trained" in warning
+        assert stopped.job.result.card.partial
+        assert stopped.job.result.card.notes == "Stopped by the user during the first of 3 epochs: only partly trained."
+
+    def test_it_leaves_the_active_model_alone_and_waits_in_the_list(self, stopped):
+        picker = stopped.at.sidebar.selectbox(key="models_active")
+        assert picker.value == SHIPPED_LABEL
+        assert "Trained: my_cnn #1 (partial)" in picker.options
+
+    def test_it_appears_in_compare_runs_with_its_batches(self, stopped):
+        figure = chart(stopped.at, "train_compare_chart")
+        batches = [trace for trace in figure["data"] if trace["name"] == "my_cnn #1 (stopped) train (batches)"]
+        assert batches and len(plotly_values(batches[0]["x"])) >= 1
+        assert figure["layout"]["xaxis"]["rangemode"] == "tozero"
+
+    def test_the_chart_explains_validation_above_training(self, stopped):
+        captions = [caption.value for caption in stopped.at.get_by_key("train-chart").caption]
+        assert any("dropout and augmentation" in caption for caption in captions)
+
+    def test_the_person_can_still_choose_it(self, stopped):
+        # Runs last in this class: it changes the active model of the shared session.
+        stopped.at.button(key="train_use_partial").click().run()
+        stopped.at.run()  # the sidebar applies the choice at the start of the next run
+        assert stopped.at.sidebar.selectbox(key="models_active").value == "Trained: my_cnn #1 (partial)"
+
 
 @pytest.fixture(scope="module")
 def trained(mnist, tmp_path_factory):
@@ -318,6 +413,77 @@ class TestEvaluate:
         assert any(caption.value.startswith(f"{mistakes} mistakes") for caption in at.caption)
 
 
+@pytest.fixture(scope="module")
+def evaluated(mnist):
+    """The Evaluate page of the shipped model on the first EVAL_COUNT test images."""
+    with mock.patch.object(app_test_module, "PagesManager", _RoutedPagesManager):
+        return open_app(PAGES["Evaluate"])
+
+
+def per_digit_columns(at: AppTest) -> dict:
+    """The column settings of Evaluate's per-digit table, as the browser receives them."""
+    tables = [json.loads(table.proto.columns or "{}") for table in at.dataframe]
+    return next(columns for columns in tables if "precision" in columns)
+
+
+@pytest.mark.usefixtures("routed")
+class TestEvaluateReadsClearly:
+    def test_the_confusion_matrix_labels_every_digit(self, evaluated):
+        layout = chart(evaluated, "eval_confusion")["layout"]
+        assert layout["xaxis"]["tickvals"] == layout["yaxis"]["tickvals"] == [str(digit) for digit in range(10)]
+
+    def test_precision_recall_and_f1_are_explained(self, evaluated):
+        captions = " ".join(caption.value for caption in evaluated.caption)
+        assert "**Precision**" in captions and "**Recall**" in captions and "**F1**" in captions
+        columns = per_digit_columns(evaluated)
+        assert all(columns[name]["help"] for name in ("precision", "recall", "f1"))
+
+    def test_scores_are_percentages_with_two_decimals(self, evaluated):
+        columns = per_digit_columns(evaluated)
+        assert {columns[name]["type_config"]["format"] for name in ("precision", "recall", "f1")} == {"%.2f%%"}
+
+    def test_right_and_wrong_bars_stand_side_by_side(self, evaluated):
+        figure = chart(evaluated, "eval_confidence")
+        assert figure["layout"]["barmode"] == "group"
+        assert [trace["name"] for trace in figure["data"]] == ["right", "wrong"]
+        assert figure["data"][0]["xbins"] == figure["data"][1]["xbins"]  # the same bins, so bars pair up
+
+
+@pytest.mark.usefixtures("routed", "mnist")
+class TestCompareUpload:
+    def test_a_model_uploaded_to_compare_leaves_the_active_model_alone(self):
+        at = open_app(PAGES["Evaluate"])
+        at.file_uploader(key="eval_compare_upload").upload("other.keras", SHIPPED_MODEL.read_bytes()).run()
+        assert not at.exception
+        assert at.sidebar.selectbox(key="models_active").value == SHIPPED_LABEL
+        assert at.selectbox(key="eval_compare_b").value == "Uploaded: other.keras"
+        assert "Loaded other.keras." in [success.value for success in at.success]
+
+
+def test_probability_bars_label_every_digit():
+    from pages.ui import charts
+
+    layout = charts.probabilities(np.full(10, 0.1)).to_plotly_json()["layout"]
+    assert layout["xaxis"]["tickvals"] == [str(digit) for digit in range(10)]
+
+
+@pytest.mark.usefixtures("routed", "mnist")
+class TestHome:
+    def test_the_model_card_is_shown_once_in_the_sidebar(self):
+        at = open_app(PAGES["Home"])
+        assert not at.main.metric and not at.main.expander
+        assert [metric.label for metric in at.sidebar.metric] == ["MNIST test accuracy"]
+
+    def test_it_leads_with_a_sentence_a_student_reads(self):
+        at = open_app(PAGES["Home"])
+        sentence = at.get_by_key("home-model").markdown[0].value
+        assert sentence.startswith("It reads 99.52% of the 10,000 MNIST test digits right: it gets 48 digits wrong.")
+        assert "calibrated: when it says 90%, it is right about 9 times in 10" in sentence
+        how = at.sidebar.expander[0]
+        assert how.label == "How it was trained" and how.markdown[0].value == sentence
+        assert "calibration temperature 1.59" in how.caption[-1].value
+
+
 @pytest.mark.usefixtures("routed", "mnist")
 class TestModelUpload:
     def test_a_valid_model_file_becomes_the_active_model(self):
@@ -339,6 +505,35 @@ class TestModelUpload:
         at.sidebar.file_uploader(key="models_upload").upload("broken.keras", b"not a keras model at all").run()
         assert at.sidebar.selectbox(key="models_active").value == SHIPPED_LABEL
         assert at.sidebar.selectbox(key="models_active").options == [SHIPPED_LABEL]
+
+
+class TestStartingTheApp:
+    def test_the_file_watcher_polls_the_projects_files_instead_of_watching_the_folder(self, monkeypatch):
+        # Watchdog watched the app's folder recursively, .venv included: "Inotify queue overflowed", hundreds of times.
+        from streamlit import config
+        from streamlit.watcher.path_watcher import get_default_path_watcher_class
+        from streamlit.watcher.polling_path_watcher import PollingPathWatcher
+
+        monkeypatch.chdir(APP.parent)
+        config.get_config_options(force_reparse=True)
+        try:
+            assert get_default_path_watcher_class() is PollingPathWatcher
+        finally:
+            config.get_config_options(force_reparse=True)
+
+    def test_python_311_to_313_are_supported_and_314_is_not(self):
+        import tomllib
+
+        from packaging.specifiers import SpecifierSet
+
+        supported = SpecifierSet(tomllib.loads((APP.parent / "pyproject.toml").read_text())["project"]["requires-python"])
+        assert [version in supported for version in ("3.10", "3.11", "3.12", "3.13", "3.14")] == [False, True, True, True, False]
+
+    def test_the_readme_tells_a_community_cloud_user_which_python_to_pick(self):
+        readme = (APP.parent / "README.md").read_text()
+        deploying = " ".join(readme[readme.index("## Deploying on Streamlit Community Cloud") :].split())
+        assert "Python 3.11, 3.12 or 3.13" in readme
+        assert "pick **Python 3.12**" in deploying and "Do not pick 3.14" in deploying
 
 
 class TestKerasState:

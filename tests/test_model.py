@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from core.config import TrainConfig
+from core.data import describe
 from core.inference import Recognizer
-from core.model import CARD_ENTRY, Deslant, ModelCard, build_model, load_model, read_card, save_model
+from core.model import CARD_ENTRY, SHIPPED_MODEL, Deslant, ModelCard, build_model, load_model, read_card, save_model
 
 
 def layer_summary(model: keras.Model) -> list[tuple]:
@@ -267,6 +268,25 @@ class TestModelCard:
         summary = card.summary()
 
         assert "99.12%" in summary and "1,234 parameters" in summary and "sgd" in summary
+
+    def test_summary_counts_one_epoch_in_the_singular(self):
+        assert "; 1 epoch;" in ModelCard(name="m", config=TrainConfig().to_dict(), epochs_completed=1).summary()
+
+    def test_summary_of_a_partly_trained_model_says_so(self):
+        card = ModelCard(name="m", config=TrainConfig(epochs=12).to_dict(), epochs_completed=1, partial=True)
+
+        assert "partly trained (1 of 12 epochs)" in card.summary()
+
+    def test_partial_survives_the_round_trip_through_json(self):
+        card = ModelCard(name="m", partial=True)
+
+        assert ModelCard.from_dict(json.loads(card.to_json())).partial
+
+    def test_the_shipped_card_says_what_its_data_was_not_where_it_sat(self, mnist):
+        data_source = read_card(SHIPPED_MODEL).data_source
+
+        assert data_source == describe(mnist)  # the same MNIST arrays as the tests', named by their fingerprint
+        assert "/" not in data_source and "\\" not in data_source
 
     def test_summary_of_an_unevaluated_model_says_so(self):
         assert "not evaluated" in ModelCard(name="m").summary()

@@ -12,12 +12,12 @@ import pytest
 
 from core.augment import FitToBox, augmentation_preview
 from core.config import TrainConfig, parameters
-from core.data import load_mnist
+from core.data import describe, load_mnist
 from core.evaluate import fit_temperature
 from core.jobs import TrainingJob, TrainingSlot
 from core.model import build_model, load_model, read_card
 from core.modelfile import unique_model_path, user_models_dir
-from core.progress import TrainingStatus
+from core.progress import TIMED_STEPS, WARM_UP_STEPS, TrainingProgress, TrainingStatus
 from core.synth import STYLED_DIGITS, continental_styles, pen_copies, squared
 from core.training import ProgressMonitor, make_splits, train
 
@@ -120,6 +120,18 @@ class TestTrain:
 
         assert result.card.temperature == fit_temperature(probabilities, splits.y_val)
 
+    def test_card_says_what_the_data_was_not_where_it_sat(self, small_model, mnist):
+        _, result = small_model
+
+        assert result.card.data_source == describe(mnist)
+        assert result.card.data_source.startswith("MNIST: 60,000 training and 10,000 test images")
+        assert os.sep not in result.card.data_source and mnist.source not in result.card.data_source
+
+    def test_a_finished_run_is_not_partial(self, small_model):
+        _, result = small_model
+
+        assert not result.card.partial and result.card.notes == ""
+
     def test_nothing_but_the_model_is_written(self, small_model):
         path, _ = small_model
 
@@ -175,6 +187,7 @@ class TestStop:
 
         assert job.result.card.epochs_completed == 0
         assert "Stopped" in job.result.card.notes and "Stopped" in job.result.message
+        assert job.result.card.partial and "partly trained (0 of 2 epochs)" in job.result.message
 
     def test_chart_of_a_run_stopped_mid_epoch_shows_no_whole_epoch(self, stopped_job):
         job, *_ = stopped_job
@@ -235,7 +248,7 @@ class TestTrainingSlot:
     def test_a_job_without_data_trains_on_mnist_from_mnist_path(self, slot_runs):
         *_, third = slot_runs
 
-        assert third.result.card.data_source == load_mnist().source
+        assert third.result.card.data_source == describe(load_mnist())
         assert third.result.card.metrics["test_n"] == len(load_mnist().x_test)
 
 
@@ -250,6 +263,46 @@ class TestTrainingJobErrors:
         assert job.message == job.error and "nowhere.npz" in job.message
         assert not job.message.startswith("Training failed")
         assert list(tmp_path.iterdir()) == []
+
+
+def fed_monitor(running_means: list[list[float]], steps: int) -> ProgressMonitor:
+    """A ProgressMonitor given Keras's batch logs by hand: per epoch, the running mean of the loss after each batch."""
+    monitor = ProgressMonitor(interval=0.0)
+    monitor.set_params({"steps": steps, "epochs": len(running_means)})
+    monitor.on_train_begin()
+    for epoch, means in enumerate(running_means):
+        monitor.on_epoch_begin(epoch)
+        for batch, mean in enumerate(means):
+            monitor.on_train_batch_end(batch, {"loss": mean})
+    return monitor
+
+
+class TestProgressCurvesAndTimeLeft:
+    def test_the_batch_curve_is_each_batchs_loss_not_the_epochs_running_mean(self):
+        # Batch losses 2.0, 1.0, then 0.6, 0.4: Keras logs the running means 2.0, 1.5, then 0.6, 0.5 after the epoch starts afresh.
+        monitor = fed_monitor([[2.0, 1.5], [0.6, 0.5]], steps=2)
+
+        assert [batch["loss"] for batch in monitor.snapshot().batches] == pytest.approx([2.0, 1.0, 0.6, 0.4])
+
+    def test_no_time_left_is_given_until_batches_after_the_warm_up_are_timed(self):
+        monitor = fed_monitor([[1.0] * (WARM_UP_STEPS + TIMED_STEPS - 1)], steps=100)
+
+        assert monitor.snapshot().eta_seconds is None and monitor.snapshot().estimating
+        monitor.on_train_batch_end(WARM_UP_STEPS + TIMED_STEPS - 1, {"loss": 1.0})
+        assert monitor.snapshot().eta_seconds is not None and not monitor.snapshot().estimating
+
+    def test_the_time_left_ignores_the_slow_first_batches(self):
+        # 3 warm-up batches took 60 s (tracing); the next 10 took 1 s: 87 batches left take about 8.7 s, not 400.
+        now = time.monotonic()
+        progress = TrainingProgress(total_steps=100, steps_done=13, started=now - 61, status=TrainingStatus.RUNNING)
+        progress.timed_steps, progress.timed_since = 3, now - 1.0
+
+        assert progress.eta_seconds == pytest.approx(8.7, abs=0.1)
+
+    def test_an_ended_run_has_no_time_left_and_is_not_estimating(self):
+        progress = TrainingProgress(total_steps=100, steps_done=5, status=TrainingStatus.STOPPED)
+
+        assert progress.eta_seconds is None and not progress.estimating
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ from pages.ui.text import chart_label
 
 DIGITS = [str(digit) for digit in range(10)]
 COMPACT = dict(margin=dict(l=10, r=10, t=30, b=10))
+EVERY_DIGIT = dict(type="category", tickmode="array", tickvals=DIGITS, ticktext=DIGITS)  # a tick for each of the ten
 
 
 def pixels(image: np.ndarray, scale: int = 6) -> np.ndarray:
@@ -24,25 +25,33 @@ def probabilities(values: np.ndarray, title: str = "") -> go.Figure:
     best = int(np.argmax(values))
     colours = ["#2e7d32" if digit == best else "#90a4ae" for digit in range(10)]
     figure = go.Figure(go.Bar(x=DIGITS, y=values, marker_color=colours, text=[f"{v:.0%}" for v in values], textposition="outside"))
-    figure.update_layout(title=title, yaxis=dict(range=[0, 1.15], tickformat=".0%"), height=260, **COMPACT)
+    figure.update_layout(title=title, yaxis=dict(range=[0, 1.15], tickformat=".0%"), xaxis=EVERY_DIGIT, height=260, **COMPACT)
     return figure
 
 
-def training_curves(runs: Sequence[tuple[str, list[dict[str, float]], list[dict[str, float]]]]) -> go.Figure:
+# Guessing among ten digits scores a loss of ln(10) = 2.3. A run that diverged reaches millions, which would flatten
+# every other curve; the loss axis stops here, and a note says that higher losses are off the chart.
+LOSS_CEILING = 3.0
+
+
+def training_curves(runs: Sequence[tuple[str, list[dict[str, float]], list[dict[str, float]]]], *, planned_epochs: int = 1) -> go.Figure:
     """Loss and accuracy against epochs: batches as thin lines, epochs (train and validation) as markers.
 
-    runs: (name, batch records, epoch records) per run; several runs are overlaid for comparison.
+    runs: (name, batch records, epoch records) per run; several runs are overlaid for comparison. The epoch axis
+    starts at 0 and, before any point is plotted, spans `planned_epochs`.
     """
     # NOTE: graph objects, not Plotly Express: px.line draws every trace of a facet alike and names it after its
     # column values ("my_cnn, train"); here each run has three differently drawn series in one legend group.
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"))
     palette = ["#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00", "#00838f"]
+    highest_loss = 0.0
     for index, (name, batches, epochs) in enumerate(runs):
         colour = palette[index % len(palette)]
         name = chart_label(name)  # a name the visitor typed
         for column, metric in ((1, "loss"), (2, "accuracy")):
+            batch_mode = "lines" if len(batches) > 1 else "markers"  # one point drawn as a line is invisible
             series: list[tuple[list[dict[str, float]], str, str, dict[str, Any]]] = [
-                (batches, metric, f"{name} train (batches)", dict(mode="lines", line=dict(color=colour, width=1), opacity=0.5)),
+                (batches, metric, f"{name} train (batches)", dict(mode=batch_mode, line=dict(color=colour, width=1), opacity=0.5)),
                 (epochs, metric, f"{name} train", dict(mode="markers+lines", line=dict(color=colour, width=2))),
             ]
             if any(f"val_{metric}" in e for e in epochs):
@@ -50,9 +59,12 @@ def training_curves(runs: Sequence[tuple[str, list[dict[str, float]], list[dict[
                 series.append((epochs, f"val_{metric}", f"{name} validation", validation_line))
             for records, key, label, style in series:
                 if records:
+                    values = [record.get(key) for record in records]
+                    if metric == "loss":
+                        highest_loss = max([highest_loss, *(value for value in values if value is not None and np.isfinite(value))])
                     figure.add_scatter(
                         x=[record["epoch"] for record in records],
-                        y=[record.get(key) for record in records],
+                        y=values,
                         name=label,
                         legendgroup=name,
                         showlegend=column == 1,
@@ -60,7 +72,21 @@ def training_curves(runs: Sequence[tuple[str, list[dict[str, float]], list[dict[
                         col=column,
                         **style,
                     )
-    figure.update_xaxes(title_text="epoch")
+    if figure.data:
+        figure.update_xaxes(title_text="epoch", rangemode="tozero")
+    else:
+        figure.update_xaxes(title_text="epoch", range=[0, max(planned_epochs, 1)])
+    if highest_loss > LOSS_CEILING:
+        figure.update_yaxes(range=[0, LOSS_CEILING], row=1, col=1)
+        figure.add_annotation(
+            text=f"losses above {LOSS_CEILING:g} (worse than guessing) are off the chart",
+            xref="x domain",
+            yref="y domain",
+            x=1,
+            y=1,
+            showarrow=False,
+            font=dict(size=11, color="#c62828"),
+        )
     figure.update_layout(height=360, legend=dict(orientation="h", y=-0.25), **COMPACT)
     return figure
 
@@ -79,16 +105,29 @@ def confusion(matrix: np.ndarray, title: str = "Confusion matrix (rows: true dig
             hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>",
         )
     )
-    figure.update_layout(title=title, xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed", height=460, **COMPACT)
+    figure.update_layout(
+        title=title,
+        xaxis=dict(EVERY_DIGIT, title="predicted"),
+        yaxis=dict(EVERY_DIGIT, title="true", autorange="reversed"),
+        height=460,
+        **COMPACT,
+    )
     return figure
 
 
 def confidence_histogram(confidences: np.ndarray, correct: np.ndarray) -> go.Figure:
+    """Right and wrong answers by confidence, as bars side by side (overlaid, the red hid the green)."""
+    bins = dict(start=0.0, end=1.0, size=0.05)
     figure = go.Figure()
-    figure.add_histogram(x=confidences[correct], name="right", nbinsx=40, marker_color="#2e7d32")
-    figure.add_histogram(x=confidences[~correct], name="wrong", nbinsx=40, marker_color="#c62828")
+    figure.add_histogram(x=confidences[correct], name="right", xbins=bins, marker_color="#2e7d32")
+    figure.add_histogram(x=confidences[~correct], name="wrong", xbins=bins, marker_color="#c62828")
     figure.update_layout(
-        title="Confidence of each answer", barmode="overlay", xaxis_title="confidence", yaxis_type="log", height=300, **COMPACT
+        title="Confidence of each answer",
+        barmode="group",
+        xaxis=dict(title="confidence", range=[0, 1], tickformat=".0%"),
+        yaxis=dict(title="answers (log scale)", type="log"),
+        height=300,
+        **COMPACT,
     )
     return figure
 

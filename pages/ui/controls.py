@@ -13,24 +13,20 @@ LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3
 GROUP_ORDER = ("Training", "Network", "Data", "Augmentation", "Scale")
 
 
-def _label(name: str) -> str:
-    return name.removeprefix("augment_").replace("_", " ").capitalize()
-
-
 def _widget(spec: dataclasses.Field[Any], default: Any, disabled: bool) -> Any:
-    meta, key = spec.metadata, f"train_{spec.name}"
+    meta, key, label = spec.metadata, f"train_{spec.name}", spec.metadata["label"]
     common = {"help": meta["help"], "key": key, "disabled": disabled}
     st.session_state.setdefault(key, default)
     if isinstance(default, bool):
-        return st.toggle(_label(spec.name), **common)
+        return st.toggle(label, **common)
     if meta["choices"] is not None:
-        return st.selectbox(_label(spec.name), meta["choices"], **common)
+        return st.selectbox(label, meta["choices"], **common)
     if meta["log"]:
-        return st.select_slider(_label(spec.name), LEARNING_RATES, format_func=lambda value: f"{value:g}", **common)
+        return st.select_slider(label, LEARNING_RATES, format_func=lambda value: f"{value:g}", **common)
     if spec.name == "seed":
-        return int(st.number_input(_label(spec.name), int(meta["low"]), int(meta["high"]), step=1, **common))
+        return int(st.number_input(label, int(meta["low"]), int(meta["high"]), step=1, **common))
     kind = type(default)
-    return st.slider(_label(spec.name), kind(meta["low"]), kind(meta["high"]), step=kind(meta["step"] or 1), **common)
+    return st.slider(label, kind(meta["low"]), kind(meta["high"]), step=kind(meta["step"] or 1), **common)
 
 
 def config_controls(defaults: TrainConfig, *, disabled: bool = False) -> TrainConfig:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from core.modelfile import MAX_MODEL_BYTES, SHIPPED_MODEL, ModelCard, ModelFileError, check_model_file, read_card
+from core.wording import duration, plural
 from pages.ui import sessions
 from pages.ui.text import literal
 
@@ -79,17 +80,23 @@ def choices() -> dict[str, ModelChoice]:
     return {SHIPPED_LABEL: shipped, **kept}
 
 
-def add_model(label: str, path: str | os.PathLike[str], card: ModelCard) -> str:
-    """Offer a model in the sidebar and make it the active one; returns the label actually used."""
+def add_model(label: str, path: str | os.PathLike[str], card: ModelCard, *, make_active: bool = True) -> str:
+    """Offer a model in the sidebar, and make it the active one if `make_active`; returns the label actually used."""
     models = _session_models()
     unique, count = label, 2
     while unique in models or unique == SHIPPED_LABEL:
         unique, count = f"{label} ({count})", count + 1
     models[unique] = ModelChoice(unique, str(path), card)
+    if make_active:
+        activate(unique)
+    return unique
+
+
+def activate(label: str) -> None:
+    """Make the model offered as `label` the active one, from the next run of the app on."""
     # NOTE: the selectbox owning "models_active" may already be drawn in this run, and Streamlit forbids changing a
     # drawn widget's value; the sidebar applies this at the start of the next run (callers rerun the app).
-    st.session_state["models_pending"] = unique
-    return unique
+    st.session_state["models_pending"] = label
 
 
 def active() -> ModelChoice:
@@ -130,18 +137,30 @@ def _save_upload(data: bytes, name: str) -> Path:
 
 
 def _handle_upload() -> None:
-    upload = st.session_state.get("models_upload")
-    if upload is None or st.session_state.get("models_upload_done") == upload.file_id:
-        return
-    st.session_state["models_upload_done"] = upload.file_id
+    """The sidebar's upload becomes the active model; its outcome is said in the sidebar."""
+    outcome = take_upload("models_upload", make_active=True)
+    if outcome is not None:
+        st.session_state["models_message"] = outcome[:2]
+
+
+def take_upload(key: str, *, make_active: bool) -> tuple[str, str, str | None] | None:
+    """Check and offer the model uploaded with the file_uploader `key`, once per file.
+
+    Returns None when there is nothing new, else (kind, message, label): kind is "success" or "error", the message
+    names the visitor's file, and label is the model's name in the lists (None if it was refused).
+    """
+    upload = st.session_state.get(key)
+    if upload is None or st.session_state.get(f"{key}_done") == upload.file_id:
+        return None
+    st.session_state[f"{key}_done"] = upload.file_id
     try:
         path = _checked_upload(upload.getvalue() if upload.size <= MAX_MODEL_BYTES else None, upload.name)
-        add_model(f"Uploaded: {upload.name}", path, read_card(path))
-        st.session_state["models_message"] = ("success", f"Loaded {upload.name}.")
+        label = add_model(f"Uploaded: {upload.name}", path, read_card(path), make_active=make_active)
+        return "success", f"Loaded {upload.name}.", label
     except ModelFileError as error:
-        st.session_state["models_message"] = ("error", str(error))
+        return "error", str(error), None
     except OSError as error:  # the user models folder cannot be written: a server problem, said in one sentence
-        st.session_state["models_message"] = ("error", f"{upload.name}: could not be stored on the server ({error.strerror or error}).")
+        return "error", f"{upload.name}: could not be stored on the server ({error.strerror or error}).", None
 
 
 def _checked_upload(data: bytes | None, name: str) -> Path:
@@ -165,16 +184,48 @@ def _checked_upload(data: bytes | None, name: str) -> Path:
     return path
 
 
+def plain_sentence(card: ModelCard) -> str:
+    """The card in words a student reads first: how often it is right, what it learned from, what its confidence means."""
+    accuracy, tested = card.metrics.get("test_accuracy"), int(card.metrics.get("test_n", 0))
+    if accuracy is None:
+        sentences = ["This model has not been tested on the MNIST test digits."]
+    elif tested:
+        wrong = round((1 - accuracy) * tested)
+        sentences = [f"It reads {accuracy:.2%} of the {tested:,} MNIST test digits right: it gets {plural(wrong, 'digit')} wrong."]
+    else:
+        sentences = [f"It reads {accuracy:.2%} of the MNIST test digits right."]
+    config = card.train_config
+    if config is None:
+        sentences.append("It was made outside this app, so its card does not say how it was trained.")
+    else:
+        images = config.train_size - round(config.train_size * config.validation_split)
+        passes = f"{plural(card.epochs_completed, 'pass', 'passes')} over them"
+        time_taken = f", in {duration(card.training_seconds)}" if card.training_seconds else ""
+        sentences.append(f"It learned from {images:,} handwritten digits, {passes}{time_taken}.")
+        if config.augmentations:
+            sentences.append("It also saw them rotated, slanted and redrawn, so that it copes with messier writing.")
+    if card.partial:
+        sentences.append("Its training was stopped early, so it is only partly trained.")
+    if card.temperature != 1.0:
+        sentences.append("Its confidence is calibrated: when it says 90%, it is right about 9 times in 10.")
+    return " ".join(sentences)
+
+
 def show_card(card: ModelCard) -> None:
-    """Accuracy, size and how the model was trained."""
+    """Accuracy, size and how the model was trained: a sentence first, the settings for the curious."""
     accuracy = card.metrics.get("test_accuracy")
     st.metric("MNIST test accuracy", f"{accuracy:.2%}" if accuracy is not None else "unknown")
     st.caption(literal(card.summary()))
-    config = card.train_config
-    if config is not None:
-        with st.expander("How it was trained"):
+    with st.expander("How it was trained"):
+        st.markdown(plain_sentence(card))
+        config = card.train_config
+        if config is not None:
+            st.caption("Every setting it was trained with:")
             st.json(config.to_dict(), expanded=False)
-            st.caption(f"{card.epochs_completed} epochs in {card.training_seconds:.0f} s; calibration temperature {card.temperature}")
+            st.caption(
+                f"{plural(card.epochs_completed, 'epoch')} in {card.training_seconds:.0f} s; "
+                f"calibration temperature {card.temperature:.2f} (its scores are divided by this before the softmax)"
+            )
     if card.notes:
         st.caption(literal(card.notes))
 

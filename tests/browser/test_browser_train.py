@@ -60,17 +60,20 @@ class TestTrainingRun:
     def test_stop_mid_run_ends_it_with_a_message(self, training):
         wait_for_more_points_than(training, 0)
         training.keyed("train_stop").get_by_role("button").click()
-        expect(training.page.get_by_test_id("stAlertContentSuccess")).to_contain_text("Stopped")
+        expect(training.page.get_by_test_id("stAlertContentWarning")).to_contain_text("Stopped")
+        expect(training.page.get_by_test_id("stAlertContentWarning")).to_contain_text("partly trained")
         assert not training.exceptions().count()
 
     def test_after_stop_start_is_enabled_again(self, training):
         expect(training.keyed("train_start").get_by_role("button")).to_be_enabled()
         expect(training.keyed("train_stop").get_by_role("button")).to_be_disabled()
 
-    def test_the_stopped_runs_model_is_offered_in_the_sidebar(self, training):
+    def test_the_stopped_runs_model_leaves_the_active_model_alone_until_chosen(self, training):
         picker = training.page.get_by_test_id("stSidebar").get_by_role("combobox", name="Active model")
-        expect(picker).to_have_value("Trained: my_cnn #1")
+        expect(picker).to_have_value("Shipped: mnist_cnn.keras")
         expect(training.page.get_by_text("Compare runs")).to_be_visible()
+        training.keyed("train_use_partial").get_by_role("button").click()
+        expect(picker).to_have_value("Trained: my_cnn #1 (partial)")
 
     def test_after_stop_the_progress_shows_no_time_left(self, training):
         expect(training.page.get_by_test_id("stProgress")).not_to_contain_text("left")
