@@ -14,6 +14,7 @@ navigation = st.navigation(
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
         st.Page("pages/draw.py", title="Draw", icon=":material/draw:", url_path="draw"),
         st.Page("pages/webcam.py", title="Webcam", icon=":material/videocam:", url_path="webcam"),
+        st.Page("pages/my_handwriting.py", title="My handwriting", icon=":material/school:", url_path="my-handwriting"),
         st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
         st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:", url_path="evaluate"),
     ]

@@ -52,7 +52,7 @@ def is_model_input(image: np.ndarray) -> bool:
     if np.shape(image) != (28, 28):
         return False
     ring = np.concatenate([image[0], image[-1], image[1:-1, 0], image[1:-1, -1]])
-    return np.count_nonzero(ring) <= 0.1 * ring.size and bool(np.asarray(image).any())
+    return bool(np.count_nonzero(ring) <= 0.1 * ring.size and np.asarray(image).any())
 
 
 def sample_inputs(images: list[np.ndarray] | np.ndarray, names: list[str] | None = None) -> np.ndarray:
@@ -96,6 +96,17 @@ class SampleSet:
             raise SampleSetError(f"A sample is a 28x28 model input, not an array of shape {np.shape(model_input)}.")
         self.inputs.append(np.clip(np.asarray(model_input, np.float32), 0.0, 1.0))
         self.labels.append(int(label))
+
+    def extend(self, other: SampleSet) -> None:
+        """Add every sample of `other`, or none when that would put a digit over MAX_PER_DIGIT."""
+        total = np.add(self.counts(), other.counts())
+        if total.max() > MAX_PER_DIGIT:
+            digit = int(total.argmax())
+            raise SampleSetError(
+                f"Together with yours that makes {total[digit]} samples of {digit}, over the {MAX_PER_DIGIT} kept per digit; remove some first."
+            )
+        self.inputs.extend(other.inputs)
+        self.labels.extend(other.labels)
 
     def remove(self, index: int) -> None:
         del self.inputs[index], self.labels[index]

@@ -9,7 +9,8 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from core.inference import MIN_CONFIDENCE, Reading
-from pages.ui import charts, models, photos
+from pages.ui import charts, handwriting, models, photos
+from pages.ui.canvas import keep_toolbar_clear, on_a_phone
 
 CANVAS_SIZES = {"Wide (numbers)": (560, 280), "Narrow (phone)": (320, 240)}
 
@@ -20,6 +21,7 @@ st.session_state.setdefault("draw_canvas_version", 0)
 
 settings = st.columns(3)
 stroke_width = settings[0].slider("Pen width", 4, 40, 18, key="draw_stroke_width")
+st.session_state.setdefault("draw_canvas_size", "Narrow (phone)" if on_a_phone() else "Wide (numbers)")  # 560 px overflowed a phone
 size_name = settings[1].radio("Canvas", list(CANVAS_SIZES), horizontal=True, key="draw_canvas_size")
 width, height = CANVAS_SIZES[size_name]
 if settings[2].button("Clear", icon=":material/delete:", key="draw_clear"):
@@ -30,6 +32,7 @@ if settings[2].button("Clear", icon=":material/delete:", key="draw_clear"):
 with st.container(horizontal=True, gap="large"):
     canvas_column, result_column = st.container(width=width), st.container()
 with canvas_column:
+    keep_toolbar_clear()
     canvas = st_canvas(
         stroke_width=stroke_width,
         stroke_color="#000000",
@@ -55,6 +58,7 @@ with result_column:
     else:
         confidences = ", ".join(f"{digit.digit}: {digit.confidence:.0%}" for digit in reading.digits)
         st.caption(f"Confidence {confidences}")
+        handwriting.correction(reading.digits, st.session_state["draw_canvas_version"])
 
 for digit in reading.digits[:6]:
     chart_column, seen_column = st.columns([3, 1])
