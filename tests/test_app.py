@@ -171,6 +171,20 @@ class TestDraw:
         assert at.error[0].value.startswith("page.png")
 
 
+PHONE_BROWSER = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+LAPTOP_BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+
+
+@pytest.mark.usefixtures("routed", "mnist")
+class TestDrawCanvasSize:
+    @pytest.mark.parametrize(("browser", "size"), [(PHONE_BROWSER, "Narrow (phone)"), (LAPTOP_BROWSER, "Wide (numbers)")])
+    def test_the_canvas_starts_at_the_size_that_fits_the_device(self, browser, size):
+        with mock.patch("pages.ui.canvas._headers", return_value={"User-Agent": browser}):
+            at = open_app(PAGES["Draw"])
+        assert not at.exception
+        assert at.radio(key="draw_canvas_size").value == size
+
+
 @pytest.mark.usefixtures("routed", "mnist")
 class TestWebcam:
     def test_the_streamer_reads_frames_with_the_page_callback_and_no_ice_servers(self, webrtc):

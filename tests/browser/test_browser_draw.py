@@ -124,15 +124,52 @@ class TestDrawWithMouse:
         app.screenshot("draw")
 
 
-class TestDrawOnAPhone:
-    PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True, "device_scale_factor": 2}
+class TestTheCanvasToolbar:
+    def test_it_sits_under_the_canvas_without_the_upload_like_button(self, app):
+        open_draw(app)
+        canvas = app.page.locator("canvas.upper-canvas")
+        canvas.hover()  # the toolbar used to float up over the controls and the canvas's top edge on hover
+        toolbar = app.page.locator(".dc-toolbar")
+        expect(toolbar).to_be_visible()
+        assert toolbar.bounding_box()["y"] >= canvas.bounding_box()["y"] + canvas.bounding_box()["height"]
+        expect(app.page.get_by_role("button", name="Update the app with this drawing")).to_be_hidden()
+        expect(app.page.get_by_role("button", name="Undo")).to_be_visible()
 
-    def test_a_finger_drawn_digit_is_read_on_the_narrow_canvas(self, new_app):
+    def test_a_stroke_starting_at_the_canvas_top_edge_is_drawn(self, app):
+        # The floating toolbar covered the canvas's top 4 px: a stroke started there never began.
+        open_draw(app)
+        draw_with_mouse(app.page, [[(150, 2), (150, 120)]])
+        app.wait_until_idle()
+        assert ink_at(app.page, 150, 4) and ink_at(app.page, 150, 100)
+
+
+def ink_at(page: Page, x: int, y: int) -> bool:
+    """True when the canvas shows a drawn stroke at (x, y) in CSS pixels (finished strokes are on its lower layer)."""
+    return page.locator("canvas.dc-canvas.lower-canvas").evaluate(  # the drawing, not the background image's layer
+        """(canvas, [x, y]) => { const scale = canvas.width / canvas.clientWidth;
+            const [red, , , alpha] = canvas.getContext('2d').getImageData(x * scale, y * scale, 1, 1).data;
+            return alpha > 128 && red < 128; }""",
+        [x, y],
+    )
+
+
+class TestDrawOnAPhone:
+    # A phone's browser says "Mobile" in its User-Agent, as real phones' browsers do.
+    PHONE = {
+        "viewport": {"width": 390, "height": 844},
+        "has_touch": True,
+        "is_mobile": True,
+        "device_scale_factor": 2,
+        "user_agent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
+    }
+
+    def test_a_finger_drawn_digit_is_read_on_the_canvas_it_starts_with(self, new_app):
         app = new_app(**self.PHONE)
         open_draw(app)
-        app.page.get_by_text("Narrow (phone)").tap()
-        expect(app.page.locator("canvas.upper-canvas")).to_have_css("width", "320px")
-        draw_with_finger(app.page, strokes_for("7", left=90, top=40))
+        canvas = app.page.locator("canvas.upper-canvas")
+        expect(canvas).to_have_css("width", "320px")  # the phone's canvas without looking for the Narrow option
+        assert canvas.bounding_box()["x"] + canvas.bounding_box()["width"] <= self.PHONE["viewport"]["width"]
+        draw_with_finger(app.page, strokes_for("7", left=190, top=40))  # its right end, 30 px from the canvas's edge
         expect(app.keyed("draw-digit")).to_have_text("7")
         app.wait_until_idle()
         app.keyed("draw-digit").scroll_into_view_if_needed()
