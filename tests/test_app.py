@@ -481,6 +481,30 @@ def test_probability_bars_label_every_digit():
     assert layout["xaxis"]["tickvals"] == [str(digit) for digit in range(10)]
 
 
+class TestTrainingCurves:
+    HEALTHY = [{"epoch": 1, "loss": 0.3, "accuracy": 0.9}, {"epoch": 2, "loss": 0.1, "accuracy": 0.97}]
+
+    def test_a_diverged_run_does_not_flatten_the_others(self):
+        from pages.ui import charts
+
+        diverged = [{"epoch": 0.4, "loss": 3e6, "accuracy": 0.1}]
+        layout = charts.training_curves([("good", [], self.HEALTHY), ("bad (diverged)", diverged, [])]).to_plotly_json()["layout"]
+        assert layout["yaxis"]["range"] == [0, charts.LOSS_CEILING]
+        assert "off the chart" in layout["annotations"][-1]["text"]
+
+    def test_healthy_runs_keep_their_own_loss_scale(self):
+        from pages.ui import charts
+
+        layout = charts.training_curves([("good", [], self.HEALTHY)]).to_plotly_json()["layout"]
+        assert "range" not in layout["yaxis"]
+
+    def test_an_empty_chart_spans_the_planned_epochs_from_zero(self):
+        from pages.ui import charts
+
+        layout = charts.training_curves([("starting", [], [])], planned_epochs=12).to_plotly_json()["layout"]
+        assert layout["xaxis"]["range"] == [0, 12] and layout["xaxis2"]["range"] == [0, 12]
+
+
 @pytest.mark.usefixtures("routed", "mnist")
 class TestHome:
     def test_the_model_card_is_shown_once_in_the_sidebar(self):
