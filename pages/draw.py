@@ -68,7 +68,7 @@ for digit in reading.digits[:6]:
 if reading.digits:
     from pages.ui import explain
 
-    explain.show(model, reading.digits[0].model_input)
+    explain.show(model, reading.digits)  # the visitor picks which digit when there are several
 
 st.divider()
 st.subheader("Or upload a photo of handwriting")

@@ -481,6 +481,66 @@ def test_probability_bars_label_every_digit():
     assert layout["xaxis"]["tickvals"] == [str(digit) for digit in range(10)]
 
 
+def _inside_the_network(photo_path: str) -> None:
+    """A page that reads a saved photo with the active model and shows Draw's 'Inside the network' for its digits."""
+    import numpy as np
+
+    from pages.ui import explain, models
+
+    model = models.active_model()
+    explain.show(model, model.recognizer.read(np.load(photo_path)).digits)
+
+
+@pytest.fixture(scope="module")
+def inside_the_network(mnist, tmp_path_factory):
+    photo_path = tmp_path_factory.mktemp("photo") / f"{NUMBER}.npy"
+    np.save(photo_path, photo_of_number(mnist, NUMBER))
+    return AppTest.from_function(_inside_the_network, args=(str(photo_path),), default_timeout=RUN_TIMEOUT).run()
+
+
+class TestInsideTheNetwork:
+    def test_the_visitor_chooses_which_digit_to_explain(self, inside_the_network):
+        choice = inside_the_network.get("button_group")[0]
+        assert choice.options == [f"#{index + 1}: {digit}" for index, digit in enumerate(NUMBER)]
+        assert "evidence for 3" in inside_the_network.get("image")[1].captions[0]
+
+    def test_each_panel_has_one_plain_sentence(self, inside_the_network):
+        captions = [image.captions[0] for image in inside_the_network.get("image")]
+        assert len(captions) == 6 and all(caption.count(". ") == 0 and caption.endswith(".") for caption in captions)
+        assert captions[0].startswith("What the network sees") and captions[3].startswith("The first convolution")
+        assert not any("empty space beside the stroke" in caption for caption in captions)  # said only of a 1
+
+    def test_choosing_another_digit_explains_it(self, inside_the_network):
+        # Runs last in this class: it changes the shared page's choice.
+        inside_the_network.get("button_group")[0].set_value("#3: 7").run()
+        assert "evidence for 7" in inside_the_network.get("image")[1].captions[0]
+
+
+def test_the_heatmaps_lie_over_the_digit_in_panels_of_one_size(mnist, recognizer):
+    from core.explain import Explainer
+    from pages.ui import explain
+
+    model_input = recognizer.classify(mnist.x_test[0]).model_input  # a 7
+    shown = explain.panels(model_input, Explainer(recognizer.model).explain(model_input))
+    assert {picture.shape[:2] for picture, _ in shown} == {(168, 168)}
+    cam = shown[1][0]
+    assert cam.ndim == 3 and (cam[..., 0] - cam[..., 2]).max() > 0.5  # red heat, not a grey blob
+    ink_only = (model_input > 0.5) & (Explainer(recognizer.model).explain(model_input).grad_cam < 0.01)
+    if ink_only.any():  # where there is ink and no heat, the digit shows in grey beneath
+        row, column = np.argwhere(ink_only)[0] * 6
+        assert np.allclose(cam[row, column], cam[row, column, 0])
+
+
+def test_only_a_1_is_said_to_be_told_by_the_empty_space_beside_it():
+    from core.explain import Explanation
+    from pages.ui import explain
+
+    blank = np.zeros((28, 28), np.float32)
+    for digit, said in ((1, True), (7, False)):
+        captions = [caption for _, caption in explain.panels(blank, Explanation(digit, blank, blank, {}))]
+        assert ("empty space beside the stroke" in captions[1]) is said
+
+
 class TestTrainingCurves:
     HEALTHY = [{"epoch": 1, "loss": 0.3, "accuracy": 0.9}, {"epoch": 2, "loss": 0.1, "accuracy": 0.97}]
 

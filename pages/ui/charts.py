@@ -21,6 +21,19 @@ def pixels(image: np.ndarray, scale: int = 6) -> np.ndarray:
     return np.kron(np.clip(image, 0.0, 1.0), np.ones((scale, scale), np.float32))
 
 
+def overlay(model_input: np.ndarray, heatmap: np.ndarray, scale: int = 6) -> np.ndarray:
+    """A heatmap laid over the digit as the network sees it, enlarged with hard pixel edges: heat from red to yellow.
+
+    (28, 28) in [0, 1] each -> (28*scale, 28*scale, 3) float32 RGB in [0, 1]; where there is no heat, the grey digit.
+    """
+    ink = 0.8 * np.clip(model_input, 0.0, 1.0)  # a little dimmer than the input panel, so that yellow heat stands out
+    heat = np.clip(heatmap, 0.0, 1.0)
+    colour = np.stack([np.ones_like(heat), heat, np.zeros_like(heat)], axis=-1)  # red (some heat) to yellow (the most)
+    strength = np.sqrt(heat)[..., None]  # faint heat still shows
+    blended = (1.0 - strength) * ink[..., None] + strength * colour
+    return np.kron(blended, np.ones((scale, scale, 1), np.float32)).astype(np.float32)
+
+
 def probabilities(values: np.ndarray, title: str = "") -> go.Figure:
     best = int(np.argmax(values))
     colours = ["#2e7d32" if digit == best else "#90a4ae" for digit in range(10)]
