@@ -30,7 +30,8 @@ class TestHome:
         expect(links).to_have_count(len(TOUR))
         for name, link in zip(TOUR, links.all(), strict=True):
             expect(link).to_contain_text(name)
-        expect(app.page.get_by_test_id("stMain").get_by_test_id("stMetric")).to_contain_text("MNIST test accuracy")
+        expect(app.keyed("home-model")).to_contain_text("of the 10,000 MNIST test digits right")
+        expect(app.page.get_by_test_id("stMain").get_by_test_id("stMetric")).to_have_count(0)  # the card is the sidebar's
         assert not app.exceptions().count()
         app.screenshot("home")
 
