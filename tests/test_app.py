@@ -541,6 +541,24 @@ def test_only_a_1_is_said_to_be_told_by_the_empty_space_beside_it():
         assert ("empty space beside the stroke" in captions[1]) is said
 
 
+class TestProgressLabel:
+    def test_it_says_estimating_until_batches_after_the_warm_up_are_timed(self):
+        from core.progress import TrainingProgress, TrainingStatus
+        from pages.ui.training import progress_label
+
+        early = TrainingProgress(total_steps=3360, steps_done=4, status=TrainingStatus.RUNNING)
+        assert progress_label(early, TrainingStatus.RUNNING) == "4/3,360 batches, estimating the time left…"
+
+    def test_it_gives_the_measured_time_left_in_minutes(self):
+        from core.progress import TrainingProgress, TrainingStatus
+        from pages.ui.training import progress_label
+
+        # 100 batches timed in 10 s since the warm-up: 3,240 batches left take about 324 s.
+        measured = TrainingProgress(total_steps=3360, steps_done=120, status=TrainingStatus.RUNNING, timed_steps=20)
+        measured.timed_since = time.monotonic() - 10.0
+        assert progress_label(measured, TrainingStatus.RUNNING) == "120/3,360 batches, about 5 minutes left"
+
+
 class TestTrainingCurves:
     HEALTHY = [{"epoch": 1, "loss": 0.3, "accuracy": 0.9}, {"epoch": 2, "loss": 0.1, "accuracy": 0.97}]
 
