@@ -4,4 +4,5 @@ import sys
 
 from core.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # NOTE: worker processes (spawned to make training frames) import this module too
+    sys.exit(main())

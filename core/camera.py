@@ -284,7 +284,9 @@ def camera_frame(
         h, w = min(coverage.shape[0], sheet_shape[0] - y), min(coverage.shape[1], sheet_shape[1] - x)
         through = 1 - coverage[:h, :w, None] * (1 - np.array(pen.colour, np.float32)[None, None, :])
         film[y : y + h, x : x + w] = np.minimum(film[y : y + h, x : x + w], through)
-        covered[y : y + h, x : x + w] = np.maximum(covered[y : y + h, x : x + w], coverage[:h, :w])
+        # Where this pen went, as a share of its own fullest line: a pencil's faint stroke is as much ink as a marker's.
+        full = max(float(coverage.max()), 1e-6)
+        covered[y : y + h, x : x + w] = np.maximum(covered[y : y + h, x : x + w], np.minimum(coverage[:h, :w] / full, 1.0))
         inked_y, inked_x = np.nonzero(coverage[:h, :w] > 0.2)
         inked = len(inked_x) > 0
         ink_boxes.append(

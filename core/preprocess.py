@@ -40,6 +40,7 @@ MAX_PRINTED_WIDTH = 6  # pixels: printed lines are no wider at any distance a ca
 LINE_VOTES = 0.35  # a printed line has pixels along at least this share of the frame's longer side
 LINE_RELATIVE_VOTES = 0.4  # and at least this share of the strongest line's pixels
 MIN_FAMILY = 3  # printed lines come at least three abreast
+WIDTH_SAMPLE = 5  # a family's print width is the median width of its strongest lines
 REFINE_REACH = 2  # pixels: how far a Hough line (found at half size, in 1-degree steps) may sit from the printed one at either end
 LINE_FAN = 20  # degrees: how far perspective turns a sheet's lines from each other across a frame
 LINE_LIKE_FILL = 0.025  # ink area per squared length below which a thin straight piece is a line, not a 1
@@ -341,12 +342,10 @@ def _printed_lines(mask: np.ndarray, darkness: np.ndarray) -> np.ndarray:
         members = [line for line in lines if line[2] == family]
         if not members:
             continue
-        # The mask's pixels near the family's strongest line, per pixel of that line on the mask: how wide the
-        # family is printed (a sheet's edge may be the strongest line of all, and is wider).
-        centres = np.zeros_like(mask)
-        cv2.polylines(centres, [members[0][0]], False, 255, 1)
-        near = cv2.bitwise_and(cv2.dilate(centres, np.ones((MAX_LINE_WIDTH, MAX_LINE_WIDTH), np.uint8)), mask)
-        width = round(cv2.countNonZero(near) / max(1, cv2.countNonZero(cv2.bitwise_and(centres, mask))))
+        # How wide the family is printed: the median over its strongest lines of the mask's pixels near a line per
+        # pixel of the line on the mask. A sheet's edge, or the dark rim of a vignetted frame, may be the strongest
+        # line of all and is wider; the median is the print's.
+        width = round(float(np.median([_line_width(mask, points) for points, _, _ in members[:WIDTH_SAMPLE]])))
         if width > MAX_PRINTED_WIDTH:
             continue  # wider than print: a marker's straight strokes, not a sheet's lines
         drawn = np.zeros_like(darkness)
@@ -354,6 +353,14 @@ def _printed_lines(mask: np.ndarray, darkness: np.ndarray) -> np.ndarray:
             cv2.polylines(drawn, [points], False, level, width + 1)
         printed += drawn
     return printed
+
+
+def _line_width(mask: np.ndarray, points: np.ndarray) -> float:
+    """The mask's pixels within MAX_LINE_WIDTH of a line, per pixel of the line that lies on the mask."""
+    centre = np.zeros_like(mask)
+    cv2.polylines(centre, [points], False, 255, 1)
+    near = cv2.bitwise_and(cv2.dilate(centre, np.ones((MAX_LINE_WIDTH, MAX_LINE_WIDTH), np.uint8)), mask)
+    return cv2.countNonZero(near) / max(1, cv2.countNonZero(cv2.bitwise_and(centre, mask)))
 
 
 def _refined(darkness: np.ndarray, rho: float, theta: float) -> tuple[np.ndarray, float]:
