@@ -232,7 +232,7 @@ def page_ink_map(image: np.ndarray) -> InkMap:
         denoised=denoised,
         lines_removed=True,
         printed=printed > 0,
-        photograph=colour is not None,
+        photograph=colour is not None and not _drawn(levels),
     )
 
 
@@ -271,6 +271,13 @@ def _skin(colour: np.ndarray) -> np.ndarray:
     # A thumb is a broad patch; the soft edge of a red or brown stroke can have skin's colour too, but is thin.
     patch = cv2.morphologyEx(skin.astype(np.uint8) * 255, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9)))
     return cv2.dilate(patch, np.ones((5, 5), np.uint8))
+
+
+def _drawn(levels: np.ndarray) -> bool:
+    """A drawing or a screenshot, not a photograph: most pixels are exactly one level (a camera's noise never is).
+    A stroke that touches the edge of a canvas is part of the drawing, not something beyond the frame."""
+    counts = cv2.calcHist([levels], [0], None, [256], [0, 256])
+    return bool(counts.max() > 0.5 * levels.size)
 
 
 def _has_colour(image: np.ndarray) -> bool:

@@ -200,6 +200,14 @@ class TestFindDigitGroups:
         assert all(contains(box, (170 + 120 * slot, 220)) for slot, box in enumerate(found))
         assert all(box[2] < 100 and box[3] < 100 for box in found)
 
+    @pytest.mark.parametrize("top", [0, 3])
+    def test_a_stroke_touching_the_edge_of_an_opaque_canvas_is_read(self, recognizer, top):
+        canvas = np.full((280, 560, 4), 255, np.uint8)  # a white canvas with no transparency, as a screenshot has
+        cv2.line(canvas, (280, top), (284, 250), (0, 0, 0, 255), 18)  # a 1 started at the canvas's top edge
+
+        assert recognizer.read(canvas).number == "1"
+        assert not preprocess.page_ink_map(canvas).photograph  # edges of a drawing are the drawing's own
+
     def test_a_tall_stroke_on_a_canvas_is_a_digit_not_a_ruled_line(self):
         canvas = np.full((280, 560, 4), 255, np.uint8)
         cv2.line(canvas, (280, 30), (284, 250), (0, 0, 0, 255), 18)  # a 1 drawn the full height of the Draw canvas
