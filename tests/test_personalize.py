@@ -15,7 +15,8 @@ from core.model import load_model
 from core.personalize import Recipe, personalize, predict
 from core.samples import MAX_PER_DIGIT, SampleError, SampleSet, SampleSetError, read_sample_folder, sample_input, sample_inputs
 
-# Few steps: enough to move a handful of samples, short enough for a test (about 2 s each on two cores).
+# Few steps, for the tests of seeds and saving (about 3 s on two cores). The teaching and forgetting tests use the
+# shipped recipe: partway through, MNIST is further from where it ends (a 40-step run left it 1 point lower).
 QUICK = Recipe(steps=40)
 
 
@@ -47,7 +48,7 @@ def semeion_five(shipped):
 def taught(shipped, semeion_five, mnist_check):
     model, card = shipped
     inputs, labels, _ = semeion_five
-    return personalize(model, inputs, labels, recipe=QUICK, seed=3, mnist=mnist_check, base_card=card, prepared=True)
+    return personalize(model, inputs, labels, seed=3, mnist=mnist_check, base_card=card, prepared=True)
 
 
 def test_teaching_moves_the_samples_predictions_to_their_labels(shipped, semeion_five, taught):
@@ -64,18 +65,21 @@ def test_teaching_moves_the_samples_predictions_to_their_labels(shipped, semeion
 def test_mnist_accuracy_holds_after_teaching(taught, mnist_check):
     _, report = taught
     assert report.mnist_count == 1000
-    assert report.mnist_after >= 0.99
+    # The shipped model reads 99.2% of these 1,000 (99.52% of all 10,000); teaching may cost at most half a point of it.
+    # (Teaching only 1s, 4s and 7s without class-balanced replay cost 1.3 points here.)
+    assert report.mnist_before == pytest.approx(0.992)
     assert report.mnist_after >= report.mnist_before - 0.005
 
 
-def test_the_same_seed_gives_the_same_model_and_another_seed_another(shipped, semeion_five, mnist_check, taught):
+def test_the_same_seed_gives_the_same_model_and_another_seed_another(shipped, semeion_five, mnist_check):
     model, card = shipped
     inputs, labels, _ = semeion_five
+    first, _ = personalize(model, inputs, labels, recipe=QUICK, seed=3, mnist=mnist_check, check_mnist=False, prepared=True)
     again, _ = personalize(model, inputs, labels, recipe=QUICK, seed=3, mnist=mnist_check, check_mnist=False, prepared=True)
     other, _ = personalize(model, inputs, labels, recipe=QUICK, seed=4, mnist=mnist_check, check_mnist=False, prepared=True)
-    first = taught[0].get_weights()
-    assert all(np.array_equal(a, b) for a, b in zip(first, again.get_weights(), strict=True))
-    assert not all(np.array_equal(a, b) for a, b in zip(first, other.get_weights(), strict=True))
+    weights = first.get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(weights, again.get_weights(), strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(weights, other.get_weights(), strict=True))
 
 
 def test_the_personal_model_is_saved_with_its_card(shipped, semeion_five, mnist_check, tmp_path):
