@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from core import preprocess
+from core import paper, preprocess, segment
 from core.model import SHIPPED_MODEL, ModelCard, load_model
 from core.preprocess import Box
 
@@ -97,10 +97,10 @@ class Recognizer:
     def classify(self, image: np.ndarray, min_confidence: float = MIN_CONFIDENCE) -> Prediction:
         """Read the one digit that fills `image` (any size, grey/BGR/RGBA, either polarity)."""
         ink = preprocess.ink_map(image)
-        labels, groups = preprocess.find_digit_groups(ink, whole_image=True)
+        labels, groups = segment.find_digit_groups(ink, whole_image=True)
         if not groups:
             return _no_digit()
-        model_input = preprocess.to_mnist(preprocess.crop_group(ink, labels, groups[0]))  # (28, 28)
+        model_input = preprocess.to_mnist(segment.crop_group(ink, labels, groups[0]))  # (28, 28)
         probabilities = self.probabilities(model_input[None])[0]
         best = int(probabilities.argmax())
         confidence = float(probabilities[best])
@@ -108,30 +108,30 @@ class Recognizer:
 
     def read(self, image: np.ndarray, min_confidence: float = MIN_CONFIDENCE) -> Reading:
         """Find and read every digit in `image` (a photo, a frame, a canvas), all classified in one batch."""
-        ink = preprocess.page_ink_map(image)
-        labels, groups = preprocess.find_digit_groups(ink)
+        ink = paper.page_ink_map(image)
+        labels, groups = segment.find_digit_groups(ink)
         if not groups:
             return Reading("", ())
-        pairs = preprocess.ambiguous_pairs(groups)
+        pairs = segment.ambiguous_pairs(groups)
         paired = {index for pair in pairs for index in pair}
         splits = {
             index: halves
             for index, group in enumerate(groups)
-            if index not in paired and (halves := preprocess.split_candidates(ink, labels, group)) is not None
+            if index not in paired and (halves := segment.split_candidates(ink, labels, group)) is not None
         }
         candidates = (
-            groups + [preprocess.union(groups[i], groups[j]) for i, j in pairs] + [half for halves in splits.values() for half in halves]
+            groups + [segment.union(groups[i], groups[j]) for i, j in pairs] + [half for halves in splits.values() for half in halves]
         )
-        inputs = np.stack([preprocess.to_mnist(preprocess.crop_group(ink, labels, group)) for group in candidates])  # (N, 28, 28)
+        inputs = np.stack([preprocess.to_mnist(segment.crop_group(ink, labels, group)) for group in candidates])  # (N, 28, 28)
         probabilities = self.probabilities(inputs)  # one batch: the digits, every two-piece and every split alternative
         candidates, count, pairs, inputs, probabilities = _resolve_splits(candidates, len(groups), pairs, splits, inputs, probabilities)
         groups, inputs, probabilities = _resolve_pairs(candidates, count, pairs, inputs, probabilities)
-        breaks = set(preprocess.row_breaks(groups))
+        breaks = set(segment.row_breaks(groups))
         digits: list[DigitReading] = []
         rejected: list[Box] = []
         text = ""
         for index, (group, model_input, scores) in enumerate(zip(groups, inputs, probabilities, strict=True)):
-            box = preprocess.caller_box(ink, group)
+            box = segment.caller_box(ink, group)
             best = int(scores.argmax())
             if scores[best] < min_confidence:
                 rejected.append(box)
@@ -155,8 +155,8 @@ def _compiled_for_one(predict: Callable[[tf.Tensor], tf.Tensor]) -> Callable[[tf
 
 
 def _resolve_pairs(
-    candidates: list[preprocess.Group], count: int, pairs: list[tuple[int, int]], inputs: np.ndarray, probabilities: np.ndarray
-) -> tuple[list[preprocess.Group], np.ndarray, np.ndarray]:
+    candidates: list[segment.Group], count: int, pairs: list[tuple[int, int]], inputs: np.ndarray, probabilities: np.ndarray
+) -> tuple[list[segment.Group], np.ndarray, np.ndarray]:
     """Merge each ambiguous pair (neighbours i, i + 1) whose union reads as one digit more surely than the two
     parts read as two digits. candidates/inputs/probabilities hold the `count` groups first, then one union per pair.
     """
@@ -172,13 +172,13 @@ def _resolve_pairs(
 
 
 def _resolve_splits(
-    candidates: list[preprocess.Group],
+    candidates: list[segment.Group],
     count: int,
     pairs: list[tuple[int, int]],
-    splits: dict[int, tuple[preprocess.Group, preprocess.Group]],
+    splits: dict[int, tuple[segment.Group, segment.Group]],
     inputs: np.ndarray,
     probabilities: np.ndarray,
-) -> tuple[list[preprocess.Group], int, list[tuple[int, int]], np.ndarray, np.ndarray]:
+) -> tuple[list[segment.Group], int, list[tuple[int, int]], np.ndarray, np.ndarray]:
     """Replace each wide shape by its two halves where both read as digits, and as two digits more surely than the
     whole reads as one. Rows hold the `count` groups, one union per pair, then two halves per split in the order of `splits`.
     Returns the rows reordered as groups (halves in place) then unions, the new group count and the pairs' new indices.

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from core import preprocess
+from core import paper
 from core.inference import MIN_CONFIDENCE, Reading, Recognizer
 
 GREEN, GREY = (60, 200, 60), (160, 160, 160)
@@ -88,7 +88,7 @@ class LiveReader:
         # NOTE: `Recognizer.read` keeps its ink map to itself, so showing the ink finds it a second time. That adds
         # most of a frame's reading time again (the ink map is the larger part of it), paid only while it is shown.
         try:
-            return draw_ink(frame, preprocess.page_ink_map(frame).mask)
+            return draw_ink(frame, paper.page_ink_map(frame).mask)
         except ValueError:
             return frame
 

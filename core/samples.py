@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 import cv2
 import numpy as np
 
-from core import preprocess
+from core import preprocess, segment
 from core.imageio import ImageFileError, read_image_bytes, read_image_file
 
 MAX_PER_DIGIT = 50  # enough to teach a style; a set stays small enough to keep in a session and to zip
@@ -38,10 +38,10 @@ def sample_input(image: np.ndarray) -> np.ndarray:
     # NOTE: the same calls, in the same order, as Recognizer.classify; repeated rather than called so that a sample
     # can be prepared without loading a model.
     ink = preprocess.ink_map(image)
-    labels, groups = preprocess.find_digit_groups(ink, whole_image=True)
+    labels, groups = segment.find_digit_groups(ink, whole_image=True)
     if not groups:
         raise SampleError("no digit was found in it")
-    return preprocess.to_mnist(preprocess.crop_group(ink, labels, groups[0]))
+    return preprocess.to_mnist(segment.crop_group(ink, labels, groups[0]))
 
 
 def is_model_input(image: np.ndarray) -> bool:

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from core import preprocess
+from core import paper, preprocess, segment
 
 SAMPLE = range(30)
 
@@ -22,9 +22,9 @@ def placed(digit: np.ndarray, size: int = 84, canvas: tuple[int, int] = (200, 30
 def model_input(image: np.ndarray) -> np.ndarray:
     """What the recognizer feeds the network for a one-digit image (the path Recognizer.classify takes)."""
     ink = preprocess.ink_map(image)
-    labels, groups = preprocess.find_digit_groups(ink, whole_image=True)
+    labels, groups = segment.find_digit_groups(ink, whole_image=True)
     assert len(groups) == 1
-    return preprocess.to_mnist(preprocess.crop_group(ink, labels, groups[0]))
+    return preprocess.to_mnist(segment.crop_group(ink, labels, groups[0]))
 
 
 def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
@@ -34,8 +34,8 @@ def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
 
 def boxes(image: np.ndarray) -> list[tuple[int, int, int, int]]:
     ink = preprocess.ink_map(image)
-    _, groups = preprocess.find_digit_groups(ink)
-    return [tuple(preprocess.caller_box(ink, group).as_list()) for group in groups]
+    _, groups = segment.find_digit_groups(ink)
+    return [tuple(segment.caller_box(ink, group).as_list()) for group in groups]
 
 
 def contains(box: tuple[int, int, int, int], point: tuple[float, float]) -> bool:
@@ -152,7 +152,7 @@ class TestInkMap:
         ink = preprocess.ink_map(np.full((120, 160), level, np.uint8))
 
         assert not ink.mask.any()
-        assert preprocess.find_digit_groups(ink)[1] == []
+        assert segment.find_digit_groups(ink)[1] == []
 
 
 class TestFindDigitGroups:
@@ -170,19 +170,19 @@ class TestFindDigitGroups:
         bottom = np.hstack([placed(mnist.x_test[index], size=80, canvas=(140, 140), at=(30, 30)) for index in (2, 3)])
         page = 255 - np.vstack([top, bottom])
         ink = preprocess.ink_map(page)
-        _, groups = preprocess.find_digit_groups(ink)
+        _, groups = segment.find_digit_groups(ink)
 
         assert [(group.x0 < 140, group.y0 < 140) for group in groups] == [(True, True), (False, True), (True, False), (False, False)]
-        assert preprocess.row_breaks(groups) == [2]
+        assert segment.row_breaks(groups) == [2]
 
     def test_a_second_row_that_starts_further_right_is_still_a_new_row(self, mnist):
         page = np.zeros((280, 280), np.uint8)
         page[:140, :140] = placed(mnist.x_test[0], size=80, canvas=(140, 140), at=(30, 30))
         page[140:, 140:] = placed(mnist.x_test[1], size=80, canvas=(140, 140), at=(30, 30))  # indented, one digit
-        _, groups = preprocess.find_digit_groups(preprocess.ink_map(255 - page))
+        _, groups = segment.find_digit_groups(preprocess.ink_map(255 - page))
 
         assert [group.y0 < 140 for group in groups] == [True, False]
-        assert preprocess.row_breaks(groups) == [1]
+        assert segment.row_breaks(groups) == [1]
 
     def test_ruled_lines_across_the_page_are_not_digits(self, mnist):
         page = np.full((480, 640), 235, np.uint8)
@@ -206,7 +206,7 @@ class TestFindDigitGroups:
         cv2.line(canvas, (280, top), (284, 250), (0, 0, 0, 255), 18)  # a 1 started at the canvas's top edge
 
         assert recognizer.read(canvas).number == "1"
-        assert not preprocess.page_ink_map(canvas).photograph  # edges of a drawing are the drawing's own
+        assert not paper.page_ink_map(canvas).photograph  # edges of a drawing are the drawing's own
 
     def test_a_tall_stroke_on_a_canvas_is_a_digit_not_a_ruled_line(self):
         canvas = np.full((280, 560, 4), 255, np.uint8)

@@ -1,0 +1,263 @@
+"""Ink on a photographed page: darkness against the paper, printed lines subtracted, faint pencil kept, a thumb masked."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from core.preprocess import NOISY_FRAGMENTS, InkMap, _label, _paper_is_light, _quantiles, _unit_range, to_gray
+
+PAGE_SIDE = 320  # photographed pages are searched for ink at this size (half a 640x480 webcam frame)
+MAX_LINE_WIDTH = 9  # pixels: the widest band searched for a line's pixels around its centre
+MAX_PRINTED_WIDTH = 6  # pixels: printed lines are no wider at any distance a camera can read digits from
+LINE_VOTES = 0.35  # a printed line has pixels along at least this share of the frame's longer side
+LINE_RELATIVE_VOTES = 0.4  # and at least this share of the strongest line's pixels
+MIN_FAMILY = 3  # printed lines come at least three abreast
+WIDTH_SAMPLE = 5  # a family's print width is the median width of its strongest lines
+REFINE_REACH = 2  # pixels: how far a Hough line (found at half size, in 1-degree steps) may sit from the printed one at either end
+LINE_FAN = 20  # degrees: how far perspective turns a sheet's lines from each other across a frame
+# On a photographed page, ink is this much darker than the paper around it (fractions of the paper's brightness)
+# or more: clear ink seeds a stroke, weak ink extends it (faint pencil, a fading ballpoint).
+PAGE_STRONG_INK = 0.05
+PAGE_WEAK_INK = 0.025
+
+
+def page_ink_map(image: np.ndarray) -> InkMap:
+    """Find handwriting on a photographed page: ink is what is darker than the paper around it.
+
+    (H, W[, C]) -> InkMap at up to PAGE_SIDE pixels. The grey image is divided by a local estimate of the paper (a
+    grey closing wider than any pen stroke), which cancels shadows, vignetting and tinted paper and leaves the desk
+    level with itself. Printed lines (squares, rules, a margin, the sheet's edge) are found as families of long
+    straight lines and their darkness is subtracted, so a stroke crossing or following one keeps its own. Faint
+    pencil is kept by hysteresis: weak ink joined to clear ink. A thumb holding the sheet is masked by its colour.
+    """
+    if not isinstance(image, np.ndarray) or image.ndim < 2 or min(image.shape[:2]) < 1:
+        to_gray(image)  # raises the ValueError that says what is wrong with it
+    # NOTE: a page is read at PAGE_SIDE pixels at most. Halving a 640x480 frame keeps the signal-to-noise ratio of
+    # a 1-pixel pen line (its contrast and the noise both halve) and makes every step below four times cheaper.
+    scale = min(1.0, PAGE_SIDE / max(image.shape[:2]))
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    if _has_colour(image):
+        colour = image[:, :, :3] if scale == 1.0 else cv2.resize(image[:, :, :3], size, interpolation=cv2.INTER_AREA)
+        gray = _unit_range(cv2.cvtColor(colour, cv2.COLOR_RGB2GRAY))  # (h, w) float32 in [0, 1]
+    else:
+        colour = None
+        gray = to_gray(image)
+        gray = gray if scale == 1.0 else cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    dark_ink = _paper_is_light(gray)
+    levels = cv2.convertScaleAbs(gray, alpha=255.0)  # (h, w) uint8
+    if not dark_ink:
+        levels = cv2.bitwise_not(levels)
+    mask, darkness, printed = _page_mask(*_darkness(levels))
+    _, stats = _label(mask)
+    denoised = np.count_nonzero(stats[1:, cv2.CC_STAT_AREA] <= 12) > NOISY_FRAGMENTS  # specks, not strokes
+    if denoised:
+        # Salt-and-pepper noise shatters the mask into specks; a 3x3 median removes it (pen lines are thicker here).
+        mask, darkness, printed = _page_mask(*_darkness(cv2.medianBlur(levels, 3)))
+    if colour is not None:
+        # A thumb holding the sheet: its outline and shading are darker than the paper, but no pen writes in skin.
+        mask = cv2.subtract(mask, _skin(colour))
+    return InkMap(
+        ink=np.minimum(darkness, 1.0),
+        mask=mask,
+        scale=scale,
+        dark_ink=dark_ink,
+        pieces=_label(mask),
+        denoised=denoised,
+        lines_removed=True,
+        printed=printed > 0,
+        photograph=colour is not None and not _drawn(levels),
+    )
+
+
+def _darkness(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+    """What the ink takes away from the paper around it (0 on paper, 1 for black); how much the paper's noise is
+    magnified there (dividing by a paper in shadow magnifies its noise as much as its ink); and the darkness that
+    is clearly ink and that may extend it, from the paper's noise, measured before negative values are clipped.
+    (h, w) uint8 -> ((h, w) float32 darkness >= 0, (h, w) float32 noise factor >= 1, (strong, weak))."""
+    paper = cv2.max(_paper_level(levels), 1)
+    darkness = cv2.GaussianBlur(1.0 - cv2.divide(levels, paper, scale=1.0, dtype=cv2.CV_32F), (0, 0), 0.7)
+    (usual,) = _quantiles(paper[::4, ::4], (0.5,))
+    magnified = cv2.min(cv2.max(cv2.divide(np.float32(usual), paper.astype(np.float32)), 1.0), 4.0)
+    return cv2.max(darkness, 0.0), magnified, _ink_levels(darkness)
+
+
+def _page_mask(darkness: np.ndarray, magnified: np.ndarray, levels: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ink of a page's darkness map, printed lines subtracted.
+    -> (mask (h, w) uint8 0/255, darkness without lines, the printed lines' darkness (h, w) float32)."""
+    strong, weak = levels
+    strong_map, weak_map = magnified * np.float32(strong), magnified * np.float32(weak)  # higher in shadow
+    weak_mask = cv2.compare(darkness, weak_map, cv2.CMP_GT)
+    # Printed lines are subtracted, not erased: a stroke that crosses or follows one keeps its own darkness.
+    printed = _printed_lines(weak_mask, darkness)
+    darkness = cv2.max(cv2.subtract(darkness, printed), 0.0)
+    candidates = cv2.compare(darkness, weak_map, cv2.CMP_GT)
+    return _grown_from(candidates, cv2.bitwise_and(cv2.compare(darkness, strong_map, cv2.CMP_GT), candidates)), darkness, printed
+
+
+def _skin(colour: np.ndarray) -> np.ndarray:
+    """Where a BGR image shows skin: red above green above blue, green 55-90% of red, not dark, and redder than
+    most of the picture (tinted paper can be pink or cream, and is most of the picture).  -> uint8 0/255."""
+    blue, green, red = (channel.astype(np.int16) for channel in cv2.split(colour))
+    warmth = red - blue
+    (usual,) = _quantiles(warmth[::4, ::4], (0.5,))
+    skin = (red > 80) & (green > blue) & (20 * green > 11 * red) & (10 * green < 9 * red) & (warmth > max(40.0, usual + 30))
+    # A thumb is a broad patch; the soft edge of a red or brown stroke can have skin's colour too, but is thin.
+    patch = cv2.morphologyEx(skin.astype(np.uint8) * 255, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9)))
+    return cv2.dilate(patch, np.ones((5, 5), np.uint8))
+
+
+def _drawn(levels: np.ndarray) -> bool:
+    """A drawing or a screenshot, not a photograph: most pixels are exactly one level (a camera's noise never is).
+    A stroke that touches the edge of a canvas is part of the drawing, not something beyond the frame."""
+    counts = cv2.calcHist([levels], [0], None, [256], [0, 256])
+    return bool(counts.max() > 0.5 * levels.size)
+
+
+def _has_colour(image: np.ndarray) -> bool:
+    """An opaque 8-bit colour image (a camera frame or a photo), whose colours can tell printed lines from ink."""
+    if image.ndim != 3 or image.dtype != np.uint8 or image.shape[2] < 3:
+        return False
+    return image.shape[2] == 3 or int(image[:, :, 3].min()) >= 250
+
+
+def _paper_level(levels: np.ndarray) -> np.ndarray:
+    """The paper's brightness around each pixel: a grey closing at half resolution.  (h, w) uint8 -> (h, w) uint8.
+
+    Its side (a tenth of the shorter side at half size, about 48 pixels in a 640x480 frame) is wider than a
+    marker's stroke, so strokes vanish from it, and narrower than the desk, which it follows edge for edge.
+    """
+    height, width = levels.shape
+    small = cv2.resize(levels, (max(1, width // 2), max(1, height // 2)), interpolation=cv2.INTER_AREA)
+    side = max(5, (min(small.shape) // 10) | 1)
+    level = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (side, side)))
+    return cv2.resize(cv2.blur(level, (3, 3)), (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _ink_levels(darkness: np.ndarray) -> tuple[float, float]:
+    """Darkness that is clearly ink, and the fainter darkness that may extend it: both above the paper's noise."""
+    sample = darkness[::4, ::4]
+    (middle,) = _quantiles(sample, (0.5,))
+    (spread,) = _quantiles(np.abs(sample - middle), (0.5,))
+    noise = 1.4826 * spread
+    return max(PAGE_STRONG_INK, middle + 6.0 * noise), max(PAGE_WEAK_INK, middle + 3.0 * noise)
+
+
+def _grown_from(candidates: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """The pieces of `candidates` that contain a seed pixel (hysteresis).  uint8 0/255 masks -> uint8 0/255."""
+    count, labels = cv2.connectedComponents(candidates, connectivity=8)
+    keep = np.zeros(count, np.uint8)
+    keep[labels[seeds > 0]] = 255
+    keep[0] = 0
+    return keep[labels]
+
+
+def _printed_lines(mask: np.ndarray, darkness: np.ndarray) -> np.ndarray:
+    """How dark printed rules, grid lines and the sheet's edge make each pixel: lines straight across the frame.
+
+    A standard Hough transform finds them even where digits or shadows break them; each is then nudged onto the
+    darkest nearby line (the transform's 1-degree steps drift by pixels across a frame), and drawn as wide as the
+    lines are printed (all lines of a sheet alike), as dark as it is along its length (its median, which the few
+    digits it crosses do not move). Subtracting this leaves the ink that crosses or follows a line.
+    (h, w) uint8 0/255 mask, (h, w) float32 darkness -> (h, w) float32 darkness of the lines (0 elsewhere).
+    """
+    printed = np.zeros_like(darkness)
+    longest_digit = 0.3 * max(mask.shape)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if not len(stats) > 1 or max(stats[1:, cv2.CC_STAT_WIDTH].max(), stats[1:, cv2.CC_STAT_HEIGHT].max()) < longest_digit:
+        return printed
+    # NOTE: the transform runs on the mask halved by max-pooling (a 1-pixel line survives it), four times cheaper;
+    # the refinement below puts each line back on its pixels at full size.
+    half = cv2.dilate(mask, np.ones((2, 2), np.uint8))[::2, ::2]
+    found = cv2.HoughLinesWithAccumulator(half, 1, np.pi / 180, int(LINE_VOTES * max(half.shape)))
+    if found is None:
+        return printed
+    distinct = _distinct_lines(found.reshape(-1, 3))
+    # Rules and squares come in families of parallel lines; a lone straight stroke (a tall 1) is handwriting.
+    sizes = np.bincount([family for _, _, family in distinct], minlength=2)
+    lines = [(*_refined(darkness, 2 * rho, theta), family) for rho, theta, family in distinct if sizes[family] >= MIN_FAMILY]
+    if not lines:
+        return printed
+    # Each direction is drawn apart and the two added: where lines cross, the paper bears both inks.
+    for family in (0, 1):
+        members = [line for line in lines if line[2] == family]
+        if not members:
+            continue
+        # How wide the family is printed: the median over its strongest lines of the mask's pixels near a line per
+        # pixel of the line on the mask. A sheet's edge, or the dark rim of a vignetted frame, may be the strongest
+        # line of all and is wider; the median is the print's.
+        width = round(float(np.median([_line_width(mask, points) for points, _, _ in members[:WIDTH_SAMPLE]])))
+        if width > MAX_PRINTED_WIDTH:
+            continue  # wider than print: a marker's straight strokes, not a sheet's lines
+        drawn = np.zeros_like(darkness)
+        for points, level, _ in sorted(members, key=lambda line: line[1]):
+            cv2.polylines(drawn, [points], False, level, width + 1)
+        printed += drawn
+    return printed
+
+
+def _line_width(mask: np.ndarray, points: np.ndarray) -> float:
+    """The mask's pixels within MAX_LINE_WIDTH of a line, per pixel of the line that lies on the mask."""
+    centre = np.zeros_like(mask)
+    cv2.polylines(centre, [points], False, 255, 1)
+    near = cv2.bitwise_and(cv2.dilate(centre, np.ones((MAX_LINE_WIDTH, MAX_LINE_WIDTH), np.uint8)), mask)
+    return cv2.countNonZero(near) / max(1, cv2.countNonZero(cv2.bitwise_and(centre, mask)))
+
+
+def _refined(darkness: np.ndarray, rho: float, theta: float) -> tuple[np.ndarray, float]:
+    """A Hough line moved (by up to REFINE_REACH pixels at either end of the frame) onto the darkest line nearby, as the two
+    ends of a polyline, and the median darkness along it where it is drawn.  -> ((2, 1, 2) int32 points, level)."""
+    height, width = darkness.shape
+    normal = np.array([np.cos(theta), np.sin(theta)])
+    direction = np.array([-np.sin(theta), np.cos(theta)])
+    steps = np.arange(-(height + width), height + width, 4.0)
+    along = rho * normal[None, :] + steps[:, None] * direction[None, :]  # (n, 2) x, y on the line
+    margin = REFINE_REACH
+    along = along[
+        (along[:, 0] >= margin) & (along[:, 0] <= width - 1 - margin) & (along[:, 1] >= margin) & (along[:, 1] <= height - 1 - margin)
+    ]
+    if len(along) < 6:
+        return np.zeros((2, 1, 2), np.int32), 0.0
+    # Each end's offset is chosen on its own third of the line: the darkest of the parallel positions there.
+    offsets = np.arange(-REFINE_REACH, REFINE_REACH + 1)
+    third = len(along) // 3
+    ends = []
+    for part, end in ((along[:third], along[0]), (along[-third:], along[-1])):
+        points = part[None, :, :] + offsets[:, None, None] * normal[None, None, :]  # (offsets, m, 2)
+        sums = darkness[np.rint(points[..., 1]).astype(int), np.rint(points[..., 0]).astype(int)].sum(axis=1)
+        ends.append(end + offsets[int(sums.argmax())] * normal)
+    fraction = np.linspace(0.0, 1.0, len(along))[:, None]
+    placed = ends[0] * (1 - fraction) + ends[1] * fraction
+    samples = darkness[np.rint(placed[:, 1]).astype(int).clip(0, height - 1), np.rint(placed[:, 0]).astype(int).clip(0, width - 1)]
+    return np.rint(np.array(ends)).astype(np.int32).reshape(2, 1, 2), _quantiles(samples, (0.5,))[0]
+
+
+def _distinct_lines(found: np.ndarray) -> list[tuple[float, float, int]]:
+    """The Hough transform's lines without the near-copies a wide line also gets (within 2 pixels and 3 degrees),
+    and without lines far weaker than the strongest (a diagonal through a grid's crossings collects votes too).
+    (n, 3) rho, theta, votes -> [(rho, theta, direction 0 or 1)], strongest first."""
+    found = found[np.argsort(-found[:, 2])]
+    strongest = float(found[0, 2])
+    # A sheet's lines and edges run in two directions (squares, or rules and the margin), each fanned out a little
+    # by perspective: the strongest line's, and the strongest at 45 degrees or more from it.
+    degrees = np.degrees(found[:, 1])
+    turn = np.abs((degrees - degrees[0] + 90) % 180 - 90)  # 0..90 degrees from the strongest line's direction
+    across = np.flatnonzero(turn >= 45)
+    families = [degrees[0]] + ([degrees[across[0]]] if len(across) else [])
+    family_of = np.full(len(found), -1)
+    for index, family in enumerate(families):
+        family_of[(family_of < 0) & (np.abs((degrees - family + 90) % 180 - 90) <= LINE_FAN)] = index
+    taken: set[tuple[int, int]] = set()
+    kept: list[tuple[float, float, int]] = []
+    for (rho, theta, votes), family in zip(found[family_of >= 0], family_of[family_of >= 0], strict=True):
+        if votes < LINE_RELATIVE_VOTES * strongest:
+            break
+        cell = (round(rho), round(np.degrees(theta)) % 180)
+        if cell in taken:
+            continue
+        kept.append((float(rho), float(theta), int(family)))
+        for degrees in range(-3, 4):
+            wrapped = cell[1] + degrees
+            sign = -1 if wrapped < 0 or wrapped >= 180 else 1  # past 0 or 180 degrees a line's rho changes sign
+            taken.update((sign * cell[0] + shift, wrapped % 180) for shift in range(-2, 3))
+    return kept

@@ -1,0 +1,377 @@
+"""Digits in an ink map: pieces grouped into digits, rows and reading order, each digit's crop and box."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from core.preprocess import Box, InkMap, _label, _quantiles
+
+MIN_DIGIT_PIXELS = 12  # at working resolution; smaller groups are specks
+MIN_DIGIT_HEIGHT = 8  # pixels; with MIN_DIGIT_FRACTION of the image's shorter side, the smallest digit `read` accepts
+MIN_DIGIT_FRACTION = 0.02
+ON_PRINTED_SHARE = 0.7  # a thin piece with this share of its ink on printed lines is what is left of them
+PAGE_DIGIT_FRACTION = 0.06  # on a photographed page, digits are at least this share of the shorter side (29 px of 480)
+SPECK_FRACTION = 5e-5  # of the image's pixels: 15 px in a 640x480 frame
+MAX_FRAGMENTS = 300  # more separate blobs than this is noise or texture, not a handful of digits
+MAX_MERGED = 80  # the largest blobs considered for digits; merging is quadratic in their number
+# A digit encloses at most two loops (3 at most in MNIST, USPS and Semeion, counting holes of MIN_HOLE pixels or
+# more; a stroke on textured paper is also pierced by smaller pinholes); noise that survives the median filter as
+# one big blob encloses dozens.
+MAX_HOLES = 12
+MIN_HOLE = 3
+PAGE_BORDER = 0.03  # of a page's longer side: shapes this close to the frame's edge come from beyond it
+PAGE_SHORTEST = 0.55  # of the digits' height: shorter shapes on a page are not digits
+PAGE_SEED = 0.45  # of the digits' height: pieces at least this tall are digits or large parts of one
+PAGE_REACH = 0.15  # of the digits' height: a smaller piece this close to a large one may be part of its digit
+SPLIT_ASPECT = 1.05  # a shape wider than it is tall may be two digits written touching
+CROP_TYPICAL = 0.75  # the stroke's darkness at this quantile counts as full ink when a page's digit is cropped
+LINE_LIKE_FILL = 0.025  # ink area per squared length below which a thin straight piece is a line, not a 1
+
+
+# --- Finding digits -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Group:
+    """Connected components that together form one digit (a 5 and its bar, a 4 in two strokes)."""
+
+    labels: list[int]
+    x0: int
+    y0: int
+    x1: int  # exclusive
+    y1: int
+    area: int
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+    def absorb(self, other: Group) -> None:
+        self.labels += other.labels
+        self.x0, self.y0 = min(self.x0, other.x0), min(self.y0, other.y0)
+        self.x1, self.y1 = max(self.x1, other.x1), max(self.y1, other.y1)
+        self.area += other.area
+
+
+def _remove_rules(mask: np.ndarray) -> np.ndarray:
+    """Erase ruled lines: straight runs longer than a third of the image and thin, horizontal or vertical."""
+    height, width = mask.shape
+    lines = np.zeros_like(mask)
+    # Openings with kernels this long cost milliseconds per frame: only try a direction in which some row or
+    # column holds enough ink to contain such a run.
+    row_ink, column_ink = np.count_nonzero(mask, axis=1), np.count_nonzero(mask, axis=0)
+    for length, shape, most in ((width // 3, (width // 3, 1), row_ink.max()), (height // 3, (1, height // 3), column_ink.max())):
+        if length >= 30 and most >= length:
+            kernel = cv2.getStructuringElement(cv2.MORPH_RECT, shape)
+            straight = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
+            # A pen stroke can be as long (a tall 1 on the canvas, a digit in a tight crop) but is thicker than a
+            # thirtieth of that length, so it survives an opening by a square of that side; a printed rule does not.
+            side = max(3, length // 30)
+            thick = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (side, side)))
+            lines |= cv2.subtract(straight, thick)
+    if not lines.any():
+        return mask
+    return cv2.subtract(mask, cv2.dilate(lines, np.ones((3, 3), np.uint8)))
+
+
+def _components(pieces: tuple[np.ndarray, np.ndarray], smallest: float = 2) -> tuple[np.ndarray, list[Group]]:
+    """Connected blobs of at least `smallest` pixels (filtered in numpy: noise can make tens of thousands)."""
+    labels, stats = pieces
+    keep = np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= smallest) + 1
+    if len(keep) > MAX_FRAGMENTS:
+        return labels, [Group([], 0, 0, 0, 0, 0) for _ in range(len(keep))]  # only the count matters: noise
+    return labels, [
+        Group([int(label)], int(x), int(y), int(x + w), int(y + h), int(area))
+        for label, (x, y, w, h, area) in zip(keep, stats[keep], strict=True)
+    ]
+
+
+def _could_be_one(first: Group, second: Group) -> bool:
+    """Pieces of one digit overlap horizontally and nearly touch vertically."""
+    overlap = min(first.x1, second.x1) - max(first.x0, second.x0)
+    gap = max(first.y0, second.y0) - min(first.y1, second.y1)
+    return overlap >= 0.5 * min(first.width, second.width) and gap <= 0.25 * max(first.height, second.height)
+
+
+def _is_fragment(first: Group, second: Group) -> bool:
+    """One piece is much shorter than the other: a 5's bar, a 7's crossbar, a broken-off end."""
+    return min(first.height, second.height) < 0.6 * max(first.height, second.height)
+
+
+def _merge_strokes(groups: list[Group]) -> list[Group]:
+    """Merge fragments into the digit they belong to; two digit-sized shapes are left for `ambiguous_pairs`."""
+    merged = True
+    while merged:
+        merged = False
+        for i, first in enumerate(groups):
+            for second in groups[i + 1 :]:
+                if _could_be_one(first, second) and _is_fragment(first, second):
+                    first.absorb(second)
+                    groups.remove(second)
+                    merged = True
+                    break
+            if merged:
+                break
+    return groups
+
+
+def ambiguous_pairs(groups: list[Group]) -> list[tuple[int, int]]:
+    """Neighbours in reading order that may be one digit or two (a 4 in two strokes, or a 1 under a 7's bar).
+
+    Shape alone cannot tell; the recognizer reads both ways and keeps the likelier one.
+    """
+    return [
+        (index, index + 1)
+        for index in range(len(groups) - 1)
+        if _could_be_one(groups[index], groups[index + 1]) and not _is_fragment(groups[index], groups[index + 1])
+    ]
+
+
+def union(first: Group, second: Group) -> Group:
+    """A new group covering both (neither is changed)."""
+    return _union([first, second])
+
+
+def _is_digit_like(group: Group, tallest: int, largest: int) -> bool:
+    """Drop specks and blobs: too small beside the biggest digit, or a filled patch rather than strokes."""
+    if group.area < min(MIN_DIGIT_PIXELS, 0.5 * largest) or group.height < 0.35 * tallest or group.area < 0.04 * largest:
+        return False
+    fill = group.area / float(group.width * group.height)
+    return not (fill > 0.8 and group.width > 0.6 * group.height)
+
+
+def _is_texture(ink: InkMap, labels: np.ndarray, group: Group) -> bool:
+    """A blob riddled with holes rather than strokes: what noise leaves after the median filter (clean images skip this)."""
+    if not ink.denoised:
+        return False
+    own = np.isin(labels[group.y0 : group.y1, group.x0 : group.x1], group.labels)
+    # Paper pieces enclosed by the ink, 4-connected; the 1-pixel frame joins every piece open to the outside.
+    paper = cv2.copyMakeBorder((~own).astype(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)
+    _, pieces, stats, _ = cv2.connectedComponentsWithStats(paper, connectivity=4)
+    areas = np.delete(stats[1:, cv2.CC_STAT_AREA], pieces[0, 0] - 1)  # the paper's pieces but the outside
+    return np.count_nonzero(areas >= MIN_HOLE) > MAX_HOLES
+
+
+def _touches_border(group: Group, shape: tuple[int, ...], margin: int = 0) -> bool:
+    return group.x0 <= margin or group.y0 <= margin or group.x1 >= shape[1] - margin or group.y1 >= shape[0] - margin
+
+
+def find_digit_groups(ink: InkMap, *, whole_image: bool = False) -> tuple[np.ndarray, list[Group]]:
+    """Label the ink and return the groups that look like digits, in reading order (rows top to bottom).
+
+    With `whole_image` the image is one digit (a crop or a canvas), so pieces touching its edge are kept.
+    """
+    # Specks far too small to be part of a digit at this image size (sensor noise, paper texture, dust).
+    smallest = 2 if whole_image else max(6, SPECK_FRACTION * ink.mask.size)
+    mask = ink.mask if whole_image or ink.lines_removed else _remove_rules(ink.mask)
+    labels, groups = _components(ink.pieces if mask is ink.mask else _label(mask), smallest)
+    if not groups or len(groups) > MAX_FRAGMENTS:
+        return labels, []  # nothing, or hundreds of fragments: noise, not handwriting
+    groups = sorted(groups, key=lambda group: -group.area)[:MAX_MERGED]
+    if not whole_image:
+        # A digit cut by the edge of a camera frame is unreadable, and the desk's edge or a thumb comes in from
+        # the frame's edge too: judge sizes among the shapes that lie inside, when there are any. On a
+        # photographed page, what runs within a few pixels of the frame's edge comes from beyond it too.
+        margin = round(PAGE_BORDER * max(ink.mask.shape)) if ink.lines_removed else 0
+        inside = [group for group in groups if not _touches_border(group, ink.mask.shape, margin if _is_line_like(group) else 0)]
+        # In a photo nothing at the edge is read, however little lies inside: the sheet's edge, the desk, a
+        # shadow's rim and a thumb all come in from there.
+        groups = inside if ink.photograph else inside or groups
+        if not groups:
+            return labels, []
+    if ink.lines_removed and not whole_image:
+        # What is left of printed lines (a piece the Hough transform missed, a grid's crossings) is thin, straight
+        # and often longer than the digits: measure the digits' height without such pieces, then drop them.
+        groups = [group for group in groups if not _on_printed_lines(ink, group)]
+        if not groups:
+            return labels, []
+        tallest = _digit_height(groups)
+        groups = [group for group in groups if not (_is_line_like(group) and max(group.width, group.height) > 1.3 * tallest)]
+        groups = _columns_in_rows(groups, tallest) if groups else groups
+        # Digits written together are of a size: a piece much shorter than them is a dot, a dash or a grid crossing.
+        groups = [group for group in groups if group.height >= PAGE_SHORTEST * tallest]
+        if not groups:
+            return labels, []
+    else:
+        groups = _merge_strokes(groups)
+        tallest = max(group.height for group in groups)
+    largest = max(group.area for group in groups)
+    if whole_image:
+        # One digit: keep every piece but specks, then judge the whole.
+        groups = [group for group in groups if group.area >= 0.04 * largest]
+        union = _union(groups)
+        return labels, [union] if _is_digit_like(union, union.height, union.area) and not _is_texture(ink, labels, union) else []
+    # Far too small to read (MNIST's digits are 20 pixels tall), whatever else is in the image: specks, texture.
+    shortest = max(MIN_DIGIT_HEIGHT, (PAGE_DIGIT_FRACTION if ink.lines_removed else MIN_DIGIT_FRACTION) * min(ink.mask.shape))
+    groups = [
+        group
+        for group in groups
+        if group.height >= shortest and _is_digit_like(group, tallest, largest) and not _is_texture(ink, labels, group)
+    ]
+    return labels, _reading_order(groups)
+
+
+def _columns_in_rows(groups: list[Group], digit_height: int) -> list[Group]:
+    """Assemble digits from pieces: a broken stroke, a 5's bar, a stroke cut by a rule.
+
+    Pieces at least half as tall as the digits are digits or large parts of one; smaller pieces join the nearest
+    of those within reach when together they still fit one digit's box, and are dropped otherwise (what is left
+    of a grid's crossings, specks). Then large pieces that overlap left to right by a third of the narrower and
+    fit one digit's width together are one digit; digits side by side only touch or overlap a little.
+    """
+    seeds = [group for group in groups if group.height >= PAGE_SEED * digit_height]
+    reach, tallest, widest = PAGE_REACH * digit_height, 1.4 * digit_height, 1.1 * digit_height
+    for piece in (group for group in groups if group.height < PAGE_SEED * digit_height):
+        fits = [
+            (_gap(piece, seed), index)
+            for index, seed in enumerate(seeds)
+            if _gap(piece, seed) <= reach
+            and max(piece.y1, seed.y1) - min(piece.y0, seed.y0) <= tallest
+            and max(piece.x1, seed.x1) - min(piece.x0, seed.x0) <= widest
+        ]
+        if fits:
+            seeds[min(fits)[1]].absorb(piece)
+    digits: list[Group] = []
+    for seed in sorted(seeds, key=lambda group: group.x0):
+        partner = next(
+            (
+                digit
+                for digit in digits
+                if min(digit.x1, seed.x1) - max(digit.x0, seed.x0) >= min(digit.width, seed.width) / 3
+                and max(digit.x1, seed.x1) - min(digit.x0, seed.x0) <= widest
+                and max(digit.y1, seed.y1) - min(digit.y0, seed.y0) <= tallest
+            ),
+            None,
+        )
+        if partner is None:
+            digits.append(Group(list(seed.labels), seed.x0, seed.y0, seed.x1, seed.y1, seed.area))
+        else:
+            partner.absorb(seed)
+    return digits
+
+
+def _gap(first: Group, second: Group) -> float:
+    """The distance between two boxes (0 when they overlap)."""
+    dx = max(0, max(first.x0, second.x0) - min(first.x1, second.x1))
+    dy = max(0, max(first.y0, second.y0) - min(first.y1, second.y1))
+    return float(np.hypot(dx, dy))
+
+
+def _on_printed_lines(ink: InkMap, group: Group) -> bool:
+    """A thin piece lying along printed lines: what their subtraction left of them, not a 1 written in a square."""
+    if ink.printed is None or min(group.width, group.height) > 0.3 * max(group.width, group.height):
+        return False
+    window = (slice(group.y0, group.y1), slice(group.x0, group.x1))
+    own = ink.mask[window] > 0
+    return bool(np.count_nonzero(ink.printed[window] & own) >= ON_PRINTED_SHARE * max(1, np.count_nonzero(own)))
+
+
+def _is_line_like(group: Group) -> bool:
+    """Thin and straight: the ink fills little more than a line of its length would (a 1 fills a little more)."""
+    length = max(group.width, group.height)
+    return length >= 3 * min(group.width, group.height) and group.area < LINE_LIKE_FILL * length * length
+
+
+def _digit_height(groups: list[Group]) -> int:
+    """The height digits have here: the median height of the pieces with the most ink, line-like pieces aside."""
+    solid = [group for group in groups if not _is_line_like(group)] or groups
+    largest = sorted(solid, key=lambda group: -group.area)[:7]
+    return int(np.median([group.height for group in largest]))
+
+
+def _reading_order(groups: list[Group]) -> list[Group]:
+    """Rows first (groups whose vertical spans overlap by half share a row), then left to right."""
+    rows: list[list[Group]] = []
+    for group in sorted(groups, key=lambda group: (group.y0 + group.y1) / 2):
+        if rows and _shares_row(rows[-1], group):
+            rows[-1].append(group)
+        else:
+            rows.append([group])
+    return [group for row in rows for group in sorted(row, key=lambda group: group.x0)]
+
+
+def _shares_row(row: list[Group], group: Group) -> bool:
+    """`group` overlaps the row's vertical span by half of the shorter of the two."""
+    top, bottom = min(g.y0 for g in row), max(g.y1 for g in row)
+    return min(bottom, group.y1) - max(top, group.y0) >= 0.5 * min(group.height, bottom - top)
+
+
+def row_breaks(groups: list[Group]) -> list[int]:
+    """Indices of groups in reading order that start a new row (after the first): a group that does not share the
+    row of those before it. A second row may start further right than the first (an indented line, one digit)."""
+    breaks, row = [], groups[:1]
+    for index in range(1, len(groups)):
+        if _shares_row(row, groups[index]):
+            row.append(groups[index])
+        else:
+            breaks.append(index)
+            row = [groups[index]]
+    return breaks
+
+
+def crop_group(ink: InkMap, labels: np.ndarray, group: Group) -> np.ndarray:
+    """The ink of one group only (other digits inside its box are masked out).  -> (h, w) float32."""
+    # The soft, below-threshold edge of a stroke lies just outside its thresholded box (a page's mask holds it).
+    margin = 0 if ink.lines_removed else 2
+    height, width = labels.shape
+    window = (
+        slice(max(0, group.y0 - margin), min(height, group.y1 + margin)),
+        slice(max(0, group.x0 - margin), min(width, group.x1 + margin)),
+    )
+    region = labels[window]
+    own = np.zeros(region.shape, np.uint8)
+    for label in group.labels:  # a digit has a handful of pieces; this beats np.isin, which sorts
+        own[region == label] = 1
+    if ink.lines_removed:
+        # The mask holds the whole stroke, faint parts included, and the blur's halo around it. The darkness shapes
+        # the stroke; scaled so that its typical level is full ink, a fading pencil line keeps its faint parts.
+        inside = own & (ink.mask[window] > 0)
+        darkness = ink.ink[window] * inside
+        if not inside.any():
+            return darkness
+        (typical,) = _quantiles(darkness[inside > 0], (CROP_TYPICAL,))
+        return np.minimum(darkness * np.float32(1.0 / max(typical, 1e-6)), np.float32(1.0))
+    own = cv2.dilate(own, np.ones((3, 3), np.uint8))  # keep the soft edge pixels around the thresholded stroke
+    return ink.ink[window] * own
+
+
+def split_candidates(ink: InkMap, labels: np.ndarray, group: Group) -> tuple[Group, Group] | None:
+    """Two digits written touching, as one shape: its left and right parts, cut at the column with the least ink
+    in the middle half; None for shapes narrower than SPLIT_ASPECT of their height. Only the recognizer can tell
+    whether the shape is one wide digit or two, so it reads both ways.
+    """
+    if group.width < SPLIT_ASPECT * group.height or group.width < 6:
+        return None
+    own = crop_group(ink, labels, group) > 0  # (h, w) bool, the group's box
+    columns = own.sum(axis=0)
+    start, stop = group.width // 4, group.width - group.width // 4
+    emptiest = np.flatnonzero(columns[start:stop] == columns[start:stop].min())
+    cut = start + int(emptiest[len(emptiest) // 2])  # the middle one of the emptiest columns
+    parts = []
+    for x0, x1 in ((0, cut), (cut, group.width)):
+        rows = np.flatnonzero(own[:, x0:x1].any(axis=1))
+        if len(rows) == 0:
+            return None
+        area = int(own[:, x0:x1].sum())
+        parts.append(Group(list(group.labels), group.x0 + x0, group.y0 + int(rows[0]), group.x0 + x1, group.y0 + int(rows[-1]) + 1, area))
+    return parts[0], parts[1]
+
+
+def caller_box(ink: InkMap, group: Group) -> Box:
+    """A group's box in the caller's pixel coordinates (undoing the shrink of large images)."""
+    factor = 1.0 / ink.scale
+    return Box(round(group.x0 * factor), round(group.y0 * factor), round(group.width * factor), round(group.height * factor))
+
+
+def _union(groups: list[Group]) -> Group:
+    union = Group([], groups[0].x0, groups[0].y0, groups[0].x1, groups[0].y1, 0)
+    for group in groups:
+        union.absorb(group)
+    return union
