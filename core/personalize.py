@@ -339,3 +339,36 @@ def cross_validate(
 def save_personal(model: keras.Model, report: PersonalizeReport, base_card: ModelCard | None, path: str | os.PathLike[str]) -> Path:
     """Save a personal model with its card, atomically (see core.model.save_model)."""
     return save_model(model, personal_card(report, base_card, model.count_params()), path)
+
+
+def teach_folder(
+    samples_dir: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    model_path: str | os.PathLike[str] | None = None,
+    *,
+    seed: int = 0,
+    folds: int = 3,
+    mnist: Mnist | None = None,
+    recipe: Recipe | None = None,
+) -> PersonalizeReport:
+    """What `python -m core personalize --samples DIR [--model P] --output OUT.keras` does, for the CLI to call.
+
+    Reads DIR/0 ... DIR/9 (SampleSetError, one sentence, for a bad folder or file), cross-validates over the samples
+    for the held-out figures, teaches a personal copy of the model (the shipped one by default) and saves it with
+    its card at `output`. -> the report (samples per digit, held-out before/after, MNIST test, seconds).
+    """
+    from core.model import SHIPPED_MODEL, load_model
+    from core.samples import SampleSet, read_sample_folder
+
+    images, labels, names = read_sample_folder(samples_dir)
+    inputs, targets = SampleSet.from_images(images, labels, names).arrays()
+    model, card = load_model(model_path if model_path is not None else SHIPPED_MODEL)
+    mnist = mnist if mnist is not None else load_mnist()
+    held_out = None
+    if folds > 1 and len(targets) > folds:
+        held_out = cross_validate(model, inputs, targets, mnist=mnist, recipe=recipe, seed=seed, folds=folds)
+    personal, report = personalize(model, inputs, targets, recipe=recipe, seed=seed, mnist=mnist, base_card=card, prepared=True)
+    if held_out is not None:
+        report.held_out_before, report.held_out_after = held_out
+    save_personal(personal, report, card, output)
+    return report
