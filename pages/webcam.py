@@ -10,7 +10,7 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from core.live import LiveReader
-from pages.ui import models, photos
+from pages.ui import models, photos, webrtc
 from pages.ui.webrtc import ICE_SERVERS_VARIABLE, rtc_configuration, turn_configured
 
 st.title("Webcam")
@@ -72,16 +72,19 @@ def show_readout() -> None:
 with readout_column:
     show_readout()
 
-if not turn_configured():
-    st.info(
-        "No TURN server is configured, so live video works only when the browser and this app are on the same "
-        "computer or network. To use it from Streamlit Community Cloud, add `TWILIO_ACCOUNT_SID` and "
-        "`TWILIO_AUTH_TOKEN` (or `CLOUDFLARE_TURN_KEY_ID` and `CLOUDFLARE_TURN_KEY_API_TOKEN`) to the app's secrets, "
-        f"or a JSON list of ICE servers in `{ICE_SERVERS_VARIABLE}`. Meanwhile, take a snapshot below.",
-        icon=":material/info:",
-    )
+if not turn_configured() and not webrtc.on_this_computer():
+    # Visitors of a shared app: live video may not get through their network without a TURN server.
+    st.info("If the live video stays black, your network may be blocking it: take a snapshot below instead.", icon=":material/info:")
+    with st.expander("For the app's owner: live video from anywhere"):
+        st.markdown(
+            "No TURN server is configured, so live video works only when the browser and this app are on the same "
+            "computer or network. To use it from Streamlit Community Cloud, add `TWILIO_ACCOUNT_SID` and "
+            "`TWILIO_AUTH_TOKEN` (or `CLOUDFLARE_TURN_KEY_ID` and `CLOUDFLARE_TURN_KEY_API_TOKEN`) to the app's "
+            f"secrets, or a JSON list of ICE servers in `{ICE_SERVERS_VARIABLE}`."
+        )
 
-with st.expander("No live video? Take a snapshot instead", expanded=not turn_configured()):
+# NOTE: the camera input is created only when asked for: mounted, it opens a second live preview of the camera.
+if st.toggle("No live video? Take a snapshot instead", key="webcam_snapshot_on"):
     snapshot = st.camera_input("Snapshot", key="webcam_snapshot")
     if snapshot is not None:
         photos.show_reading(snapshot.getvalue(), "snapshot", threshold)

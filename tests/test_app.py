@@ -216,6 +216,30 @@ class TestWebcam:
         assert at.toggle(key="webcam_show_ink").label == "Show the ink found"
         assert at.toggle(key="webcam_show_ink").value is False
 
+    def test_the_snapshot_camera_opens_only_when_asked_for(self, webrtc):
+        at = open_app(PAGES["Webcam"])
+        assert not at.get("camera_input")  # no second live preview of the camera on page load
+        at.toggle(key="webcam_snapshot_on").set_value(True).run()
+        assert len(at.get("camera_input")) == 1
+
+    def test_a_visitor_on_this_computer_is_not_told_about_turn_servers(self, webrtc):
+        at = open_app(PAGES["Webcam"])
+        shown = " ".join([info.value for info in at.info] + [text.value for text in at.markdown])
+        assert "TURN" not in shown and "TWILIO" not in shown
+
+    def test_a_remote_visitor_without_turn_gets_one_plain_line_and_the_owner_the_details(self, webrtc, monkeypatch):
+        import pages.ui.webrtc
+
+        monkeypatch.setattr(pages.ui.webrtc, "on_this_computer", lambda: False)
+        at = open_app(PAGES["Webcam"])
+        notices = [info.value for info in at.info]
+        assert any(notice.startswith("If the live video stays black") for notice in notices)
+        assert not any("TWILIO" in notice for notice in notices)  # no variable names in what every visitor reads
+        assert [expander.label for expander in at.expander if "owner" in expander.label] == [
+            "For the app's owner: live video from anywhere"
+        ]
+        assert any("TWILIO_ACCOUNT_SID" in text.value for text in at.markdown)
+
     def test_show_the_ink_found_paints_the_ink_on_the_video(self, webrtc, mnist):
         import av
 

@@ -16,6 +16,7 @@ TURN_CREDENTIALS = (
     ("HF_TOKEN", "HF_TOKEN"),
 )
 ICE_SERVERS_VARIABLE = "WEBRTC_ICE_SERVERS"  # a JSON list of RTCIceServer dicts, for a TURN server of your own
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
 def _setting(name: str) -> str | None:
@@ -27,6 +28,13 @@ def _setting(name: str) -> str | None:
     except Exception:  # no secrets.toml: a normal local run
         return None
     return str(secret) if secret else None
+
+
+def on_this_computer() -> bool:
+    """The browser reached the app at a local address (`streamlit run` on this computer), where live video needs no
+    TURN server. An unknown host (no request headers) counts as local."""
+    host = st.context.headers.get("Host", "") if st.context.headers else ""
+    return not host or host.rsplit(":", 1)[0].lower() in LOCAL_HOSTS
 
 
 def turn_configured() -> bool:
