@@ -33,7 +33,8 @@ class TeachingResult:
 
 
 class TeachingJob:
-    """Personalise a model on a thread: cross-validation over the samples first, then the personal model itself.
+    """Personalise a model on a thread: the personal model first (`result`), then cross-validation over the samples,
+    which fills the report's held-out figures (the card inside the saved file does not have them).
 
     `fraction` and `status` are for the page's progress bar; `result` or `error` is set before `status` says ended.
     Importing this module does not import TensorFlow; starting a job does.
@@ -83,18 +84,6 @@ class TeachingJob:
             self._status, self._total = TrainingStatus.RUNNING, recipe.steps * (folds + 1)
         try:
             mnist = load_mnist()
-            held_out = None
-            if folds:
-                held_out = cross_validate(
-                    self.model,
-                    self.inputs,
-                    self.labels,
-                    mnist=mnist,
-                    recipe=recipe,
-                    seed=self.seed,
-                    folds=folds,
-                    on_progress=self._progress(0),
-                )
             personal, report = personalize(
                 self.model,
                 self.inputs,
@@ -104,12 +93,23 @@ class TeachingJob:
                 mnist=mnist,
                 base_card=self.card,
                 prepared=True,
-                on_progress=self._progress(recipe.steps * folds),
+                on_progress=self._progress(0),
             )
-            if held_out is not None:
-                report.held_out_before, report.held_out_after = held_out
             path = save_personal(personal, report, self.card, self.save_to)
+            # The personal model is ready: the page makes it active now, while the held-out figures are measured.
             self.result = TeachingResult(report, path, personal_card(report, self.card, personal.count_params()))
+            if folds:
+                held_out = cross_validate(
+                    self.model,
+                    self.inputs,
+                    self.labels,
+                    mnist=mnist,
+                    recipe=recipe,
+                    seed=self.seed,
+                    folds=folds,
+                    on_progress=self._progress(recipe.steps),
+                )
+                report.held_out_before, report.held_out_after = held_out
             status = TrainingStatus.FINISHED
         except Exception as error:  # reported on the page in one sentence; the server and other sessions carry on
             self.error = f"Teaching failed: {str(error).rstrip('.')}."

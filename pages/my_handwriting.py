@@ -102,38 +102,42 @@ with st.container(key="my-handwriting"):
         current = handwriting.current_job()
         if current is None:
             return
+        if current.result is not None and st.session_state.get("hw_recorded") is not current:
+            handwriting.finish_teaching(current)  # the personal model becomes active as soon as it is saved
+            st.rerun(scope="app")
         if current.busy:
-            st.progress(current.fraction, text="Teaching: checking on held-out samples, then the personal model…")
-            return
-        if st.session_state.get("hw_recorded") is not current:
-            handwriting.finish_teaching(current)
+            text = "Teaching your personal model…" if current.result is None else "Ready; now checking it on samples it was not taught…"
+            st.progress(current.fraction, text=text)
+        elif st.session_state.get("hw_shown") is not current:
+            st.session_state["hw_shown"] = current
             st.rerun(scope="app")
 
     teaching_progress()
-    if job is not None and not job.busy:
-        if job.result is None:
-            st.error(literal(job.error or "Teaching failed."))
-        else:
-            report = job.result.report
-            with st.container(key="hw-result"):
-                st.success(f"Your personal model is the active model now. {literal(report.summary())}.")
-                columns = st.columns(3)
-                if report.held_out_before is not None and report.held_out_after is not None:
-                    columns[0].metric(
-                        "Samples it was not taught (cross-validation)",
-                        f"{report.held_out_after:.0%}",
-                        f"{(report.held_out_after - report.held_out_before) * 100:+.0f} points",
-                    )
-                columns[1].metric(
-                    "Your samples", f"{report.samples_after:.0%}", f"{(report.samples_after - report.samples_before) * 100:+.0f} points"
+    if job is not None and job.error is not None:
+        st.error(literal(job.error))
+    if job is not None and job.result is not None:
+        report = job.result.report
+        with st.container(key="hw-result"):
+            st.success(f"Your personal model is the active model now. {literal(report.summary())}.")
+            columns = st.columns(3)
+            if report.held_out_before is not None and report.held_out_after is not None:
+                columns[0].metric(
+                    "Samples it was not taught (cross-validation)",
+                    f"{report.held_out_after:.0%}",
+                    f"{(report.held_out_after - report.held_out_before) * 100:+.0f} points",
                 )
-                if report.mnist_after is not None and report.mnist_before is not None:
-                    columns[2].metric(
-                        "MNIST test", f"{report.mnist_after:.2%}", f"{(report.mnist_after - report.mnist_before) * 100:+.2f} points"
-                    )
-                st.download_button(
-                    "Download your personal model (.keras, card included)",
-                    job.result.path.read_bytes() if job.result.path.exists() else b"",
-                    file_name=job.result.path.name,
-                    key="hw_model_download",
+            else:
+                columns[0].metric("Samples it was not taught (cross-validation)", "measuring…" if job.busy else "too few samples")
+            columns[1].metric(
+                "Your samples", f"{report.samples_after:.0%}", f"{(report.samples_after - report.samples_before) * 100:+.0f} points"
+            )
+            if report.mnist_after is not None and report.mnist_before is not None:
+                columns[2].metric(
+                    "MNIST test", f"{report.mnist_after:.2%}", f"{(report.mnist_after - report.mnist_before) * 100:+.2f} points"
                 )
+            st.download_button(
+                "Download your personal model (.keras, card included)",
+                job.result.path.read_bytes() if job.result.path.exists() else b"",
+                file_name=job.result.path.name,
+                key="hw_model_download",
+            )

@@ -121,6 +121,9 @@ class TestTeachingFromACorrection:
         result = at.get_by_key("hw-result")
         assert result.success[0].value.startswith("Your personal model is the active model now.")
         assert [metric.label for metric in result.metric] == ["Samples it was not taught (cross-validation)", "Your samples", "MNIST test"]
+        report = at.session_state["hw_job"].result.report
+        assert result.metric[0].value == f"{report.held_out_after:.0%}"  # measured after the model became active
+        assert result.metric[2].value == f"{report.mnist_after:.2%}"
 
         at.switch_page(DRAW).run()
         assert at.get_by_key("draw-digit").markdown[0].value.endswith(f">{label}</p>")
