@@ -7,9 +7,16 @@ from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
-APP_NAVIGATION = ["Home", "Draw", "Webcam", "Train", "Evaluate"]
-URLS = {"Home": "", "Draw": "draw", "Webcam": "webcam", "Train": "train", "Evaluate": "evaluate"}
-HEADINGS = {"Home": "✍️ Digit Lab", "Draw": "Draw", "Webcam": "Webcam", "Train": "Train", "Evaluate": "Evaluate"}
+APP_NAVIGATION = ["Home", "Draw", "Webcam", "My handwriting", "Train", "Evaluate"]
+URLS = {"Home": "", "Draw": "draw", "Webcam": "webcam", "My handwriting": "my-handwriting", "Train": "train", "Evaluate": "evaluate"}
+HEADINGS = {
+    "Home": "✍️ Digit Lab",
+    "Draw": "Draw",
+    "Webcam": "Webcam",
+    "My handwriting": "My handwriting",
+    "Train": "Train",
+    "Evaluate": "Evaluate",
+}
 SHIPPED = "Shipped: mnist_cnn.keras"
 WEBRTC_FRAME = "iframe[title*='webrtc']"
 
