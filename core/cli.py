@@ -1,4 +1,4 @@
-"""Command line: python -m core train | evaluate | predict | info | measure | bench."""
+"""Command line: python -m core train | personalize | evaluate | predict | info | measure | bench."""
 
 from __future__ import annotations
 
@@ -50,6 +50,14 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--output", type=Path, help="Where to save the .keras file (default: a new file in the user models folder).")
     train.add_argument("--name", default="mnist_cnn", help="Name written in the model card.")
     train.set_defaults(run=_train)
+
+    teach = commands.add_parser("personalize", help="Teach a personal copy of a model your handwriting, from folders 0/ to 9/ of images.")
+    _model_option(teach)
+    teach.add_argument("--samples", type=Path, required=True, help="A folder holding 0/ ... 9/, each with images of that digit.")
+    teach.add_argument("--output", type=Path, required=True, help="Where to save the personal .keras model and its card.")
+    teach.add_argument("--seed", type=int, default=0, help="The same seed and samples give the same model.")
+    teach.add_argument("--folds", type=int, default=3, help="Cross-validation folds for the held-out figures (1 to skip).")
+    teach.set_defaults(run=_personalize)
 
     evaluate = commands.add_parser("evaluate", help="Evaluate a model on the 10,000 MNIST test images.")
     _model_option(evaluate)
@@ -111,6 +119,17 @@ def _train(args: argparse.Namespace) -> int:
         return 1  # diverged: nothing saved
     if result.path is not None:
         print(f"Saved {result.path}")
+    return 0
+
+
+def _personalize(args: argparse.Namespace) -> int:
+    from core.personalize import teach_folder
+
+    if args.output.suffix != ".keras":
+        raise ValueError(f"{args.output.name}: models are saved in the .keras format; the output name should end in .keras.")
+    report = teach_folder(args.samples, args.output, args.model, seed=args.seed, folds=args.folds)
+    print(report.summary())
+    print(f"Saved {args.output}")
     return 0
 
 

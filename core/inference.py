@@ -96,11 +96,9 @@ class Recognizer:
 
     def classify(self, image: np.ndarray, min_confidence: float = MIN_CONFIDENCE) -> Prediction:
         """Read the one digit that fills `image` (any size, grey/BGR/RGBA, either polarity)."""
-        ink = preprocess.ink_map(image)
-        labels, groups = segment.find_digit_groups(ink, whole_image=True)
-        if not groups:
+        model_input = segment.single_digit_input(image)  # (28, 28), or None
+        if model_input is None:
             return _no_digit()
-        model_input = preprocess.to_mnist(segment.crop_group(ink, labels, groups[0]))  # (28, 28)
         probabilities = self.probabilities(model_input[None])[0]
         best = int(probabilities.argmax())
         confidence = float(probabilities[best])

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 import cv2
 import numpy as np
 
-from core import preprocess, segment
+from core import segment
 from core.imageio import ImageFileError, read_image_bytes, read_image_file
 
 MAX_PER_DIGIT = 50  # enough to teach a style; a set stays small enough to keep in a session and to zip
@@ -35,13 +35,10 @@ def sample_input(image: np.ndarray) -> np.ndarray:
     if is_model_input(image):
         levels = np.asarray(image, np.float32)
         return levels / 255.0 if np.issubdtype(np.asarray(image).dtype, np.integer) else np.clip(levels, 0.0, 1.0)
-    # NOTE: the same calls, in the same order, as Recognizer.classify; repeated rather than called so that a sample
-    # can be prepared without loading a model.
-    ink = preprocess.ink_map(image)
-    labels, groups = segment.find_digit_groups(ink, whole_image=True)
-    if not groups:
+    model_input = segment.single_digit_input(image)  # classify's own path, without a model
+    if model_input is None:
         raise SampleError("no digit was found in it")
-    return preprocess.to_mnist(segment.crop_group(ink, labels, groups[0]))
+    return model_input
 
 
 def is_model_input(image: np.ndarray) -> bool:

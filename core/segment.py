@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from core.preprocess import Box, InkMap, _label, _quantiles
+from core.preprocess import Box, InkMap, _label, _quantiles, ink_map, to_mnist
 
 MIN_DIGIT_PIXELS = 12  # at working resolution; smaller groups are specks
 MIN_DIGIT_HEIGHT = 8  # pixels; with MIN_DIGIT_FRACTION of the image's shorter side, the smallest digit `read` accepts
@@ -362,6 +362,14 @@ def split_candidates(ink: InkMap, labels: np.ndarray, group: Group) -> tuple[Gro
         area = int(own[:, x0:x1].sum())
         parts.append(Group(list(group.labels), group.x0 + x0, group.y0 + int(rows[0]), group.x0 + x1, group.y0 + int(rows[-1]) + 1, area))
     return parts[0], parts[1]
+
+
+def single_digit_input(image: np.ndarray) -> np.ndarray | None:
+    """What `Recognizer.classify` gives the network: the one digit filling `image`, laid out as MNIST.
+    (H, W[, C]) any dtype, either polarity -> (28, 28) float32 in [0, 1], or None when there is no digit."""
+    ink = ink_map(image)
+    labels, groups = find_digit_groups(ink, whole_image=True)
+    return to_mnist(crop_group(ink, labels, groups[0])) if groups else None
 
 
 def caller_box(ink: InkMap, group: Group) -> Box:

@@ -19,7 +19,7 @@ from core.config import parameters
 from core.model import SHIPPED_MODEL, read_card
 
 REPO = Path(__file__).resolve().parent.parent
-COMMANDS = ["train", "evaluate", "predict", "info", "measure", "bench"]
+COMMANDS = ["train", "personalize", "evaluate", "predict", "info", "measure", "bench"]
 SINGLE_DIGITS = (0, 1, 2)  # indices of MNIST test digits written to PNG files
 ROW_DIGITS = (3, 4, 5, 6)
 
@@ -235,3 +235,32 @@ class TestTrain:
 
         assert code != 0
         assert len(errors) == 1 and "epochs" in errors[0]
+
+
+def test_personalize_teaches_a_folder_of_samples_and_saves_the_model(mnist, tmp_path):
+    from core.devsets import load_semeion
+
+    images, labels = load_semeion()
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "mine"
+    for digit in range(10):
+        (folder / str(digit)).mkdir(parents=True)
+        for index in rng.choice(np.flatnonzero(labels == digit), 3, replace=False):
+            cv2.imwrite(str(folder / str(digit) / f"{index}.png"), cv2.resize(images[index], (64, 64), interpolation=cv2.INTER_NEAREST))
+    output = tmp_path / "personal.keras"
+
+    run = run_cli("personalize", "--samples", str(folder), "--output", str(output), "--folds", "1", mnist_path=mnist.source)
+
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "30 samples" in run.stdout and f"Saved {output}" in run.stdout
+    card = read_card(output)
+    assert card.name.endswith("(personal)") and "personal samples (0: 3, 1: 3" in card.data_source
+    assert card.metrics["test_accuracy"] >= 0.99  # MNIST is not forgotten
+
+
+def test_personalize_answers_a_missing_folder_in_one_line(mnist, tmp_path):
+    run = run_cli("personalize", "--samples", str(tmp_path / "nowhere"), "--output", str(tmp_path / "p.keras"), mnist_path=mnist.source)
+
+    assert run.returncode == 2
+    assert len(error_lines(run.stderr)) == 1 and "no such folder" in error_lines(run.stderr)[0]
+    assert not (tmp_path / "p.keras").exists()
