@@ -131,7 +131,17 @@ class TestTheCanvasToolbar:
         canvas.hover()  # the toolbar used to float up over the controls and the canvas's top edge on hover
         toolbar = app.page.locator(".dc-toolbar")
         expect(toolbar).to_be_visible()
-        assert toolbar.bounding_box()["y"] >= canvas.bounding_box()["y"] + canvas.bounding_box()["height"]
+
+        def below() -> bool:
+            return toolbar.bounding_box()["y"] >= canvas.bounding_box()["y"] + canvas.bounding_box()["height"]
+
+        # NOTE: pages/ui/canvas.py adds its style sheet to the canvas's shadow root within a quarter second of the
+        # canvas appearing (it polls for it): give it a few seconds before judging where the toolbar is.
+        for _ in range(40):
+            if below():
+                break
+            app.page.wait_for_timeout(125)
+        assert below()
         expect(app.page.get_by_role("button", name="Update the app with this drawing")).to_be_hidden()
         expect(app.page.get_by_role("button", name="Undo")).to_be_visible()
 
