@@ -100,11 +100,13 @@ def _model_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from core.architecture import describe
     from core.data import load_mnist
     from core.modelfile import unique_model_path
     from core.training import train
 
     config = TrainConfig(**{spec.name: getattr(args, spec.name) for spec in parameters()})
+    describe(config)  # a network that cannot be built is refused in one sentence now, not after loading MNIST
     if args.output is not None and args.output.suffix != ".keras":
         raise ValueError(f"{args.output.name}: models are saved in the .keras format; the output name should end in .keras.")
     output = args.output or unique_model_path(args.name)

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine")
 ARCHITECTURES = ("seed", "wide")
+PADDINGS = ("valid", "same")
+KERNEL_SIZES = (3, 5, 7)
+# stride: the block's convolution steps two pixels at a time instead of being followed by a pooling layer.
+POOLINGS = ("max", "avg", "stride", "none")
+MAX_CONV_BLOCKS = 4
+MAX_DENSE_LAYERS = 3
+# Keys of cards saved before the network was built block by block, and the fields that took their place.
+RENAMED_KEYS = {"kernel_size": ("conv1_kernel", "conv2_kernel"), "dense_units": ("dense1_units",), "dropout": ("dense1_dropout",)}
 DISTRIBUTIONS = ("none", "mirrored", "multi_worker")
 MNIST_TRAIN_SIZE = 60_000
 
@@ -24,10 +34,59 @@ def _param(
     log: bool = False,
     group: str = "Training",
     label: str,
+    layer: str | None = None,
 ) -> Any:
-    """A dataclass field whose metadata lets the CLI and the Train page build their controls (`label` in plain words)."""
-    metadata = {"help": help, "low": low, "high": high, "step": step, "choices": choices, "log": log, "group": group, "label": label}
+    """A dataclass field whose metadata lets the CLI and the Train page build their controls (`label` in plain words).
+
+    `layer` names the convolution block ("conv2") or dense layer ("dense1") a setting belongs to, for the page's table.
+    """
+    metadata = {
+        "help": help,
+        "low": low,
+        "high": high,
+        "step": step,
+        "choices": choices,
+        "log": log,
+        "group": group,
+        "label": label,
+        "layer": layer,
+    }
     return field(default=default, metadata=metadata)
+
+
+def _block_param(block: int, setting: str, default: Any, *, high: int = 256) -> Any:
+    """One setting of convolution block `block` (filters, kernel, batchnorm or pooling)."""
+    where = f"block {block}"
+    specs: dict[str, dict[str, Any]] = {
+        "filters": {"help": f"Filters in {where}'s convolution.", "low": 4, "high": high, "step": 4, "label": "Filters"},
+        "kernel": {"help": f"Size in pixels of {where}'s filters.", "choices": KERNEL_SIZES, "label": "Filter size"},
+        "batchnorm": {"help": f"Normalise {where}'s outputs over each batch (batch normalisation).", "label": "Batch norm"},
+        "pooling": {
+            "help": f"How {where} halves its map: max or average of each 2x2, a convolution that steps 2 pixels (stride), or none.",
+            "choices": POOLINGS,
+            "label": "Pooling",
+        },
+    }
+    spec = specs[setting]
+    return _param(default, spec.pop("help"), group="Network", layer=f"conv{block}", **spec)
+
+
+def _dense_param(layer: int, setting: str, default: Any) -> Any:
+    """One setting of hidden dense layer `layer` (units or dropout)."""
+    if setting == "units":
+        return _param(
+            default, f"Units in dense layer {layer}.", low=16, high=1024, step=16, group="Network", layer=f"dense{layer}", label="Units"
+        )
+    return _param(
+        default,
+        f"Fraction of dense layer {layer}'s units dropped while training.",
+        low=0.0,
+        high=0.9,
+        step=0.05,
+        group="Network",
+        layer=f"dense{layer}",
+        label="Dropout",
+    )
 
 
 @dataclass(frozen=True)
@@ -41,35 +100,54 @@ class TrainConfig:
     optimizer: str = _param("adam", "Update rule.", choices=OPTIMIZERS, label="Optimizer")
     # Cosine decay to zero over the run gives the last epochs small steps, worth ~0.1% on MNIST test.
     lr_schedule: str = _param("cosine", "How the learning rate changes over the run.", choices=SCHEDULES, label="Learning-rate schedule")
-    # Architecture. The defaults are the seed project's CNN.
+    # Architecture. The defaults are the seed project's CNN: two blocks of a 3x3 convolution (32, then 64 filters)
+    # and 2x2 max pooling, then one dense layer of 128 units with dropout 0.5.
     architecture: str = _param(
         "seed",
-        "seed: two conv/pool blocks then Dense; wide: two convolutions per block with batch norm.",
+        "seed: the convolution blocks and dense layers set here (by default the seed project's network); "
+        "wide: each block's convolution twice, with batch normalisation and 'same' padding.",
         choices=ARCHITECTURES,
         group="Network",
         label="Network design",
     )
     # Deslanting normalises the writer's slant before the convolutions; it has no weights (see model.Deslant).
     deslant: bool = _param(True, "Straighten slanted digits before the convolutions.", group="Network", label="Straighten slanted digits")
-    conv1_filters: int = _param(
-        32, "Filters in the first convolution.", low=4, high=128, step=4, group="Network", label="Filters, first convolution"
+    conv_blocks: int = _param(
+        2, "Convolution blocks, each a convolution and its pooling.", low=1, high=4, group="Network", label="Convolution blocks"
     )
-    conv2_filters: int = _param(
-        64, "Filters in the second convolution.", low=4, high=256, step=4, group="Network", label="Filters, second convolution"
-    )
-    kernel_size: int = _param(3, "Convolution kernel size (pixels).", choices=(3, 5), group="Network", label="Filter size (pixels)")
-    dense_units: int = _param(
-        128, "Units in the hidden dense layer.", low=16, high=1024, step=16, group="Network", label="Neurons in the dense layer"
-    )
-    dropout: float = _param(
-        0.5,
-        "Fraction of dense units dropped while training.",
-        low=0.0,
-        high=0.9,
-        step=0.05,
+    # 'valid' (the seed's) trims a border off every map, so four blocks of it leave nothing to pool.
+    conv_padding: str = _param(
+        "valid",
+        "valid: each convolution trims the map's border, as the seed network does; same: keeps the map's size.",
+        choices=PADDINGS,
         group="Network",
-        label="Dropout while training",
+        label="Convolution padding",
     )
+    conv1_filters: int = _block_param(1, "filters", 32, high=128)
+    conv1_kernel: int = _block_param(1, "kernel", 3)
+    conv1_batchnorm: bool = _block_param(1, "batchnorm", False)
+    conv1_pooling: str = _block_param(1, "pooling", "max")
+    conv2_filters: int = _block_param(2, "filters", 64)
+    conv2_kernel: int = _block_param(2, "kernel", 3)
+    conv2_batchnorm: bool = _block_param(2, "batchnorm", False)
+    conv2_pooling: str = _block_param(2, "pooling", "max")
+    conv3_filters: int = _block_param(3, "filters", 64)
+    conv3_kernel: int = _block_param(3, "kernel", 3)
+    conv3_batchnorm: bool = _block_param(3, "batchnorm", False)
+    conv3_pooling: str = _block_param(3, "pooling", "none")
+    conv4_filters: int = _block_param(4, "filters", 128)
+    conv4_kernel: int = _block_param(4, "kernel", 3)
+    conv4_batchnorm: bool = _block_param(4, "batchnorm", False)
+    conv4_pooling: str = _block_param(4, "pooling", "none")
+    dense_layers: int = _param(
+        1, "Hidden dense layers between the convolutions and the ten outputs.", low=0, high=3, group="Network", label="Dense layers"
+    )
+    dense1_units: int = _dense_param(1, "units", 128)
+    dense1_dropout: float = _dense_param(1, "dropout", 0.5)
+    dense2_units: int = _dense_param(2, "units", 64)
+    dense2_dropout: float = _dense_param(2, "dropout", 0.25)
+    dense3_units: int = _dense_param(3, "units", 32)
+    dense3_dropout: float = _dense_param(3, "dropout", 0.25)
     # Data.
     train_size: int = _param(
         MNIST_TRAIN_SIZE,
@@ -162,9 +240,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Rebuild from a saved card, ignoring keys that newer or older versions added."""
+        """Rebuild from a saved card, ignoring keys that newer or older versions added (renamed keys are carried over)."""
         known = {spec.name for spec in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in values.items() if key in known})
+        renamed = {new: values[old] for old, news in RENAMED_KEYS.items() if old in values for new in news if new not in values}
+        return cls(**{key: value for key, value in {**values, **renamed}.items() if key in known})
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
@@ -173,3 +252,69 @@ class TrainConfig:
 def parameters() -> list[dataclasses.Field[Any]]:
     """The TrainConfig fields in declaration order, with their help, ranges and choices in `.metadata`."""
     return list(dataclasses.fields(TrainConfig))
+
+
+# --- Settings in a link -------------------------------------------------------------------------------------------
+
+
+def to_query(config: TrainConfig) -> dict[str, str]:
+    """The settings that differ from the defaults, as text for a page's URL ({"epochs": "3", "conv1_pooling": "avg"})."""
+    defaults = TrainConfig()
+    return {
+        spec.name: _as_text(getattr(config, spec.name))
+        for spec in parameters()
+        if getattr(config, spec.name) != getattr(defaults, spec.name)
+    }
+
+
+def from_query(query: Mapping[str, str]) -> tuple[TrainConfig, list[str]]:
+    """The config a link describes, and one sentence per value it could not use (that setting keeps its default).
+
+    Keys that are not settings are ignored: a link may carry other pages' parameters.
+    """
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for spec in parameters():
+        if spec.name not in query:
+            continue
+        text = str(query[spec.name])
+        try:
+            value = _from_text(text, spec.default)
+            TrainConfig(**{spec.name: value})  # checks the range or the choices
+            _check_step(spec.name, value, spec.metadata)
+        except ValueError as error:
+            problems.append(f"The link's {spec.name}={text[:40]} was not used, so it is the default {_as_text(spec.default)}: {error}")
+            continue
+        values[spec.name] = value
+    return TrainConfig(**values), problems
+
+
+def _as_text(value: Any) -> str:
+    return ("1" if value else "0") if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _from_text(text: str, default: Any) -> Any:
+    """A link's text as the type of the setting's default; ValueError with a sentence if it is not one."""
+    try:
+        if isinstance(default, bool):
+            if text.lower() not in ("1", "0", "true", "false"):
+                raise ValueError
+            return text.lower() in ("1", "true")
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            number = float(text)
+            if not math.isfinite(number):
+                raise ValueError
+            return number
+    except ValueError:
+        kind = "1 or 0" if isinstance(default, bool) else "a whole number" if isinstance(default, int) else "a number"
+        raise ValueError(f"it should be {kind}.") from None
+    return text
+
+
+def _check_step(name: str, value: Any, meta: Mapping[str, Any]) -> None:
+    """A slider only takes values on its steps (batch sizes in 8s); a link may carry any number."""
+    step, low = meta["step"], meta["low"]
+    if step and abs((value - low) / step - round((value - low) / step)) > 1e-6:
+        raise ValueError(f"{name} moves in steps of {step:g} from {low:g}.")

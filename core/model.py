@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from core.architecture import LayerSpec, describe
 from core.config import TrainConfig
 from core.modelfile import (  # noqa: F401  (re-exported: callers import these from core.model too)
     CARD_ENTRY,
@@ -69,27 +70,45 @@ class Deslant(layers.Layer):
 
 
 def build_model(config: TrainConfig) -> keras.Model:
-    """The seed CNN (or the wider variant) with named layers, so explanations can find them; not compiled."""
-    kernel = (config.kernel_size, config.kernel_size)
+    """The CNN `config` describes (the seed's by default), with named layers so explanations can find them; not compiled.
+
+    The layers and their shapes come from core.architecture, which the Train page's layer table shows: what is
+    built is what was shown. Raises ArchitectureError (a ValueError) with one sentence for a network that cannot be built.
+    """
     inputs = keras.Input(shape=INPUT_SHAPE, name="image")  # (28, 28, 1) float32 in [0, 1], white ink on black
-    x = Deslant(name="deslant")(inputs) if config.deslant else inputs
-    if config.architecture == "seed":
-        x = layers.Conv2D(config.conv1_filters, kernel, activation="relu", name="conv1")(x)  # (26, 26, 32)
-        x = layers.MaxPooling2D(2, name="pool1")(x)  # (13, 13, 32)
-        x = layers.Conv2D(config.conv2_filters, kernel, activation="relu", name="conv2")(x)  # (11, 11, 64)
-        x = layers.MaxPooling2D(2, name="pool2")(x)  # (5, 5, 64)
-    else:
-        for block, filters in ((1, config.conv1_filters), (2, config.conv2_filters)):
-            for repeat in ("", "b"):
-                x = layers.Conv2D(filters, kernel, padding="same", use_bias=False, name=f"conv{block}{repeat}")(x)
-                x = layers.BatchNormalization(name=f"norm{block}{repeat}")(x)
-                x = layers.Activation("relu", name=f"relu{block}{repeat}")(x)
-            x = layers.MaxPooling2D(2, name=f"pool{block}")(x)  # (14, 14) then (7, 7)
-    x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(config.dense_units, activation="relu", name="dense")(x)
-    x = layers.Dropout(config.dropout, name="dropout")(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities")(x)
-    return keras.Model(inputs, outputs, name=f"mnist_{config.architecture}_cnn")
+    x = inputs
+    for spec in describe(config).layers:
+        x = _layer(spec)(x)  # shape per image: spec.output_shape, e.g. (26, 26, 32) after the seed's conv1
+    return keras.Model(inputs, x, name=f"mnist_{config.architecture}_cnn")
+
+
+def _layer(spec: LayerSpec) -> layers.Layer:
+    """The Keras layer for one row of the layer table."""
+    settings, name = spec.settings, spec.name
+    if spec.kind == "conv":
+        kernel, normalised = (settings["kernel"], settings["kernel"]), settings["activation"] is None
+        return layers.Conv2D(
+            settings["filters"],
+            kernel,
+            strides=settings["strides"],
+            padding=settings["padding"],
+            activation=settings["activation"],
+            use_bias=not normalised,  # batch normalisation's shift does a bias's job
+            name=name,
+        )
+    if spec.kind == "dense":
+        return layers.Dense(settings["units"], activation=settings["activation"], name=name)
+    if spec.kind == "dropout":
+        return layers.Dropout(settings["rate"], name=name)
+    simple = {
+        "deslant": lambda: Deslant(name=name),
+        "norm": lambda: layers.BatchNormalization(name=name),
+        "relu": lambda: layers.Activation("relu", name=name),
+        "maxpool": lambda: layers.MaxPooling2D(2, name=name),
+        "avgpool": lambda: layers.AveragePooling2D(2, name=name),
+        "flatten": lambda: layers.Flatten(name=name),
+    }
+    return simple[spec.kind]()
 
 
 # --- Saving -------------------------------------------------------------------------------------------------------

@@ -83,7 +83,9 @@ class TestBuildModel:
         assert build_model(TrainConfig()).count_params() == conv1 + conv2 + dense + probabilities
 
     def test_config_sizes_reach_the_layers(self):
-        model = build_model(TrainConfig(conv1_filters=8, conv2_filters=16, kernel_size=5, dense_units=64, dropout=0.2))
+        model = build_model(
+            TrainConfig(conv1_filters=8, conv2_filters=16, conv1_kernel=5, conv2_kernel=5, dense1_units=64, dense1_dropout=0.2)
+        )
 
         assert layer_summary(model)[1:] == [
             ("Conv2D", 8, (5, 5), "relu"),

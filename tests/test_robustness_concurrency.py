@@ -23,7 +23,7 @@ from core.model import SHIPPED_MODEL, ModelCard, build_model, load_model, save_m
 from core.modelfile import unique_model_path, user_models_dir
 
 REPO = Path(__file__).resolve().parent.parent
-SMALL = TrainConfig(conv1_filters=4, conv2_filters=4, dense_units=16)
+SMALL = TrainConfig(conv1_filters=4, conv2_filters=4, dense1_units=16)
 
 # Saves the same model over and over to one path; version N has every output bias equal to N and a card saying N,
 # so a file that mixed two versions, or half of one, would show it.

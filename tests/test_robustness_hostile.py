@@ -194,11 +194,11 @@ class TestHostileModelFiles:
 class TestDeclaredSizeLimits:
     def test_the_largest_network_the_train_page_builds_is_within_the_limits(self):
         largest = {}
-        for name in ("conv1_filters", "conv2_filters", "dense_units"):
+        for name in ("conv1_filters", "conv2_filters", "dense1_units"):
             largest[name] = TrainConfig.__dataclass_fields__[name].metadata["high"]
         for architecture in ("seed", "wide"):
             with keras.StatelessScope(initialize_variables=False):
-                model = build_model(TrainConfig(architecture=architecture, kernel_size=5, **largest))
+                model = build_model(TrainConfig(architecture=architecture, conv1_kernel=5, conv2_kernel=5, **largest))
             parameters, activations = declared_size(json.loads(model.to_json()))
 
             assert parameters == sum(math.prod(weight.shape) for weight in model.weights)

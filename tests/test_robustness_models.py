@@ -52,7 +52,7 @@ def marker(tmp_path_factory) -> Path:
 def model_files(tmp_path_factory, marker):
     """Good, broken, mis-shaped and hostile model files, each written by the real Keras, h5py or zipfile."""
     folder = tmp_path_factory.mktemp("models")
-    model = build_model(TrainConfig(conv1_filters=4, conv2_filters=4, dense_units=16))
+    model = build_model(TrainConfig(conv1_filters=4, conv2_filters=4, dense1_units=16))
     save_model(model, ModelCard(name="good"), folder / "good.keras")
     model.save(folder / "good.h5")
     model.save_weights(folder / "weights-only.weights.h5")

@@ -33,7 +33,7 @@ def quick_data(mnist):
 def previous_model(tmp_path_factory):
     """A model file the user already has, which a failed run must leave exactly as it was: (path, its bytes)."""
     path = tmp_path_factory.mktemp("mine") / "mine.keras"
-    save_model(build_model(TrainConfig(conv1_filters=4, conv2_filters=4, dense_units=16)), ModelCard(name="previous"), path)
+    save_model(build_model(TrainConfig(conv1_filters=4, conv2_filters=4, dense1_units=16)), ModelCard(name="previous"), path)
     return path, path.read_bytes()
 
 
