@@ -19,15 +19,18 @@ class Explanation:
     grad_cam: np.ndarray  # (28, 28) float32 in [0, 1]: where the last convolution's evidence for `digit` lies
     saliency: np.ndarray  # (28, 28) float32 in [0, 1]: how much each stroke pixel moves the score of `digit`
     feature_maps: dict[str, np.ndarray]  # layer name -> (h, w, channels) activations
+    grad_cam_layer: str = ""  # the convolution Grad-CAM was computed on: the last one
 
 
 class Explainer:
     """Explanations for one model, compiled once; the model itself is only read, never changed."""
 
     def __init__(self, model: keras.Model) -> None:
+        self.model = model  # read by other views that need gradients through the same network (core.adversarial)
         self.convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
         if not self.convolutions:
             raise ValueError("This model has no convolution layers to show.")
+        self.last_convolution = self.convolutions[-1].name  # the layer Grad-CAM reads, named in the page's caption
         self.input_shape = tuple(model.inputs[0].shape[1:])
         last = model.layers[-1]
         # Explain the score before the softmax: a confident softmax is flat, so its gradients vanish to noise.
@@ -35,7 +38,7 @@ class Explainer:
         scores_from_input = isinstance(last, keras.layers.Dense) and last.activation is keras.activations.softmax
         head = last.input if scores_from_input else model.outputs[0]
         # A second view of the same layers that also returns every convolution's output (no weights are copied).
-        probe = keras.Model(model.inputs, [*(layer.output for layer in self.convolutions), head])
+        probe = keras.Model(model.inputs, [*(_block_output(model, layer) for layer in self.convolutions), head])
 
         @tf.function(input_signature=[tf.TensorSpec([1, 28, 28, 1], tf.float32)])
         def explain(image: tf.Tensor) -> tuple[tf.Tensor, ...]:
@@ -72,7 +75,7 @@ class Explainer:
         # Gradient x input: pixel gradients of a small CNN are speckled even after SmoothGrad; weighting them by
         # the ink (spread one pixel) shows which strokes drove the answer.
         ink = cv2.dilate(np.asarray(model_input, np.float32), np.ones((3, 3), np.uint8))
-        return Explanation(int(digit.numpy()), cam, _unit(saliency.numpy() * ink), feature_maps)
+        return Explanation(int(digit.numpy()), cam, _unit(saliency.numpy() * ink), feature_maps, self.last_convolution)
 
     def first_layer_filters(self) -> np.ndarray:
         """The first convolution's kernels, each scaled to [0, 1] for display.  -> (filters, k, k)."""
@@ -80,6 +83,16 @@ class Explainer:
         low = kernels.min(axis=(1, 2), keepdims=True)
         high = kernels.max(axis=(1, 2), keepdims=True)
         return ((kernels - low) / np.maximum(high - low, 1e-8)).astype(np.float32)
+
+
+def _block_output(model: keras.Model, convolution: keras.layers.Layer) -> tf.Tensor:
+    """What a convolution block passes on: the convolution's output, or, when batch normalisation and the activation
+    follow it as separate layers, the activated output after them (a raw pre-activation map is not what fires)."""
+    output = convolution.output
+    following = {id(layer.input): layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)}
+    while id(output) in following and isinstance(following[id(output)], (keras.layers.BatchNormalization, keras.layers.Activation)):
+        output = following[id(output)].output
+    return output
 
 
 def _unit(values: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ import pytest
 
 from core.architecture import ArchitectureError, describe, problem
 from core.config import KERNEL_SIZES, PADDINGS, POOLINGS, TrainConfig
+from core.explain import Explainer
 from core.model import SHIPPED_MODEL, build_model, declared_size, load_model
 from core.training import compiled_model
 
@@ -179,3 +180,20 @@ class TestCornersOfTheRanges:
         loss, _ = model.train_on_batch(images, mnist.y_train[:4])
 
         assert np.isfinite(loss)
+
+
+class TestExplainingAnyNetwork:
+    def test_grad_cam_and_feature_maps_follow_every_block_of_a_built_network(self, mnist):
+        config = TrainConfig(conv_blocks=4, conv2_batchnorm=True, conv4_batchnorm=True, dense_layers=2)
+        explanation = Explainer(build_model(config)).explain(mnist.x_test[0].astype(np.float32) / 255)
+
+        assert explanation.grad_cam_layer == describe(config).last_convolution == "conv4"
+        assert {name: maps.shape for name, maps in explanation.feature_maps.items()} == {
+            row.name: row.output_shape for row in describe(config).layers if row.kind == "conv"
+        }
+        assert explanation.grad_cam.shape == explanation.saliency.shape == (28, 28)
+
+    def test_a_batch_normalised_block_shows_its_activated_maps(self, mnist):
+        explanation = Explainer(build_model(TrainConfig(conv2_batchnorm=True))).explain(mnist.x_test[0].astype(np.float32) / 255)
+
+        assert explanation.feature_maps["conv2"].min() >= 0.0  # after the ReLU, not the convolution's raw output
