@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
-import tensorflow as tf
 
-from core import paper, preprocess, segment
-from core.model import SHIPPED_MODEL, ModelCard, load_model
+from core import paper, preprocess, segment, serving
+from core.modelfile import SHIPPED_MODEL, ModelCard, check_model_file, read_card
 from core.preprocess import Box
+
+if TYPE_CHECKING:
+    import keras
 
 # Below this calibrated confidence a shape is "no digit" rather than a guess. Calibration makes it mean what it
 # says: among answers given with confidence 0.6, about 60% are right (see README, "Confidence").
 MIN_CONFIDENCE = 0.6
 # A shape read as one digit this surely is never split in two (a wide 0 or 6 splits into a convincing 1 and 0).
 SURE_OF_ONE = 0.9
+
+Runtime = Callable[[np.ndarray], np.ndarray]  # (N, 28, 28, 1) float32 -> (N, 10) float32: the model's own outputs
 
 
 @dataclass(frozen=True)
@@ -52,37 +58,73 @@ class Reading:
 
 
 class Recognizer:
-    """A digit model with a compiled, thread-safe predict path and calibrated confidences."""
+    """A digit model with a fast, thread-safe predict path and calibrated confidences.
 
-    def __init__(self, model: keras.Model, card: ModelCard | None = None) -> None:
-        self.model = model
-        self.card = card or ModelCard(name=model.name)
-        input_shape = tuple(model.inputs[0].shape[1:])
+    `Recognizer.load` serves a model file with LiteRT, without TensorFlow; a model LiteRT cannot run, or a Keras model
+    handed over in memory, runs on TensorFlow. The Keras model itself (`model`) is loaded only when asked for: by
+    evaluation, teaching and the gradient views.
+    """
 
-        def predict(batch: tf.Tensor) -> tf.Tensor:
-            return model(tf.reshape(batch, (-1, *input_shape)), training=False)
+    def __init__(
+        self,
+        model: keras.Model | None = None,
+        card: ModelCard | None = None,
+        *,
+        runtime: Runtime | None = None,
+        source: Path | None = None,
+        note: str = "",
+    ) -> None:
+        if model is None and (runtime is None or source is None):
+            raise ValueError("A Recognizer needs a Keras model, or a runtime and the model file it was derived from.")
+        self._model = model
+        self._source = source
+        self._model_lock = threading.Lock()
+        self.card = card or ModelCard(name=model.name if model is not None else "model")
+        self.note = note  # one sentence for the page when the model could not take the light runtime
+        if runtime is None:
+            from core.tf_runtime import KerasModel
 
-        # NOTE: model.predict builds a tf.data pipeline on every call (~70 ms for one image); a concrete function
-        # traced once costs well under a millisecond, gives the same numbers and may be called from any thread.
-        # One image (classify, a canvas, most frames) goes through XLA, which fuses the model into one kernel and
-        # halves that again; XLA compiles once per batch size, so other batches take the plain graph.
-        self._predict = tf.function(predict, input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)]).get_concrete_function()
-        self._predict_one = _compiled_for_one(predict)
-        # TensorFlow optimises the graph on its first run (hundreds of ms): do it now, not on a user's first frame.
-        self._predict(tf.zeros((2, 28, 28, 1)))
+            runtime = KerasModel(model)
+        self._runtime = runtime
+        self.runtime_name: str = getattr(runtime, "name", type(runtime).__name__)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> Recognizer:
-        """The shipped model, or the model file at `path` (safe_mode: no code inside the file is run)."""
-        model, card = load_model(SHIPPED_MODEL if path is None else path)
-        return cls(model, card)
+        """The shipped model, or the model file at `path`, on LiteRT; on TensorFlow, with a note, if it cannot be.
+
+        Either way the file was loaded by Keras with safe_mode (no code inside it is run) before it is served.
+        """
+        location = check_model_file(SHIPPED_MODEL if path is None else path)
+        try:
+            runtime = serving.load_runtime(location)
+        except serving.ExportError as error:
+            from core.model import load_model
+
+            model, card = load_model(location)
+            return cls(model, card, source=location, note=f"This model runs on TensorFlow, which is slower: {error}.")
+        return cls(card=read_card(location), runtime=runtime, source=location)
+
+    @property
+    def model(self) -> keras.Model:
+        """The Keras model, loaded from its file on first use (this imports TensorFlow, a few seconds)."""
+        with self._model_lock:
+            if self._model is None:
+                from core.model import load_model
+
+                assert self._source is not None  # __init__ requires it without a model
+                self._model, _ = load_model(self._source)
+            return self._model
+
+    @property
+    def model_loaded(self) -> bool:
+        """Whether the Keras model (and so TensorFlow) is loaded already."""
+        return self._model is not None
 
     def raw_probabilities(self, batch: np.ndarray) -> np.ndarray:
-        """The model's own outputs, identical to model.predict.  (N, 28, 28[, 1]) float32 -> (N, 10) float32."""
+        """The model's own outputs, equal to model.predict's.  (N, 28, 28[, 1]) float32 -> (N, 10) float32."""
         if len(batch) == 0:
             return np.zeros((0, 10), np.float32)
-        tensor = tf.convert_to_tensor(np.asarray(batch, np.float32).reshape(-1, 28, 28, 1))
-        return (self._predict_one if len(tensor) == 1 and self._predict_one else self._predict)(tensor).numpy()
+        return self._runtime(np.ascontiguousarray(batch, np.float32).reshape(-1, 28, 28, 1))
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         """Calibrated probabilities: the model's log-probabilities divided by the card's temperature.  -> (N, 10)."""
@@ -139,17 +181,6 @@ class Recognizer:
             text += str(best)
             digits.append(DigitReading(best, float(scores[best]), box, scores, model_input))
         return Reading(text, tuple(digits), tuple(rejected))
-
-
-def _compiled_for_one(predict: Callable[[tf.Tensor], tf.Tensor]) -> Callable[[tf.Tensor], tf.Tensor] | None:
-    """`predict` compiled by XLA for a batch of one image, or None for a model XLA cannot compile (a user's file)."""
-    compiled = tf.function(predict, input_signature=[tf.TensorSpec([1, 28, 28, 1], tf.float32)], jit_compile=True)
-    try:
-        function = compiled.get_concrete_function()
-        function(tf.zeros((1, 28, 28, 1)))  # compiles now (a few hundred ms), not on a user's first drawing
-    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
-        return None
-    return function
 
 
 def _resolve_pairs(

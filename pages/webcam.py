@@ -16,6 +16,8 @@ from pages.ui.webrtc import ICE_SERVERS_VARIABLE, rtc_configuration, turn_config
 st.title("Webcam")
 st.caption("Hold the sheet flat and close, so it fills the frame; any pen or pencil, plain, squared or ruled paper.")
 recognizer = models.active_model().recognizer
+if recognizer.note:
+    st.caption(recognizer.note)  # a model the light runtime cannot run: said once, in one line
 threshold = st.slider(
     "Confidence threshold", 0.0, 1.0, 0.6, 0.05, key="webcam_threshold", help="Shapes read with less confidence are shown as grey boxes."
 )

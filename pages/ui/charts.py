@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from pages.ui.text import chart_label
+
+if TYPE_CHECKING:
+    from core.inference import DigitReading
 
 DIGITS = [str(digit) for digit in range(10)]
 COMPACT = dict(margin=dict(l=10, r=10, t=30, b=10))
@@ -40,6 +43,45 @@ def probabilities(values: np.ndarray, title: str = "") -> go.Figure:
     figure = go.Figure(go.Bar(x=DIGITS, y=values, marker_color=colours, text=[f"{v:.0%}" for v in values], textposition="outside"))
     figure.update_layout(title=title, yaxis=dict(range=[0, 1.15], tickformat=".0%"), xaxis=EVERY_DIGIT, height=260, **COMPACT)
     return figure
+
+
+def digit_probabilities(digits: Sequence[DigitReading]) -> go.Figure:
+    """Every digit read, in one figure: the bars of the one digit, or one row of ten probabilities per digit.
+
+    One figure for all the digits on a canvas, instead of one per digit: each figure costs the server its own
+    building and sending on every stroke.
+    """
+    if len(digits) == 1:
+        return probabilities(digits[0].probabilities, f"Digit {digits[0].digit}: probabilities")
+    values = np.stack([digit.probabilities for digit in digits])  # (digits, 10)
+    rows = [f"#{index + 1}: {digit.digit}" for index, digit in enumerate(digits)]  # in reading order, as Explain names them
+    figure = go.Figure(
+        go.Heatmap(
+            z=values,
+            x=DIGITS,
+            y=rows,
+            zmin=0.0,
+            zmax=1.0,
+            text=[[f"{value:.0%}" for value in row] for row in values],
+            texttemplate="%{text}",
+            colorscale="Greens",
+            showscale=False,
+            hovertemplate="%{y}: %{x} with probability %{text}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title="Probabilities of each digit (rows: the digits you wrote)",
+        xaxis=EVERY_DIGIT,
+        yaxis=dict(autorange="reversed", type="category"),
+        height=90 + 40 * len(digits),
+        **COMPACT,
+    )
+    return figure
+
+
+def side_by_side(images: Sequence[np.ndarray], gap: int = 2) -> np.ndarray:
+    """(h, w) images in one row with thin dark gaps, for one picture instead of several.  -> (h, n*w + gaps)."""
+    return tile(np.stack(images)[None], gap=gap)
 
 
 # Guessing among ten digits scores a loss of ln(10) = 2.3. A run that diverged reaches millions, which would flatten

@@ -117,6 +117,8 @@ class TestDrawWithMouse:
         draw_with_mouse(app.page, strokes_for("7"))
         explanation = app.keyed("draw-explain")
         expect(explanation).to_contain_text("Inside the network")
+        expect(explanation.locator("img")).to_have_count(0)  # computed only when asked for
+        app.keyed("draw_explain_on").get_by_text("Show what the network looks at").click()
         expect(explanation).to_contain_text("evidence for 7")  # Grad-CAM explains the digit that was drawn
         expect(explanation.locator("img").nth(3)).to_be_visible()
         app.wait_until_idle()

@@ -1,0 +1,58 @@
+"""A fresh server serves Draw and Webcam with the light runtime: TensorFlow is never loaded until someone asks for gradients."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+from test_browser_draw import draw_with_mouse, open_draw, strokes_for
+from test_browser_webcam import WEBRTC_FRAME
+
+pytestmark = pytest.mark.browser
+
+TENSORFLOW_LIBRARY = "libtensorflow_framework"  # mapped into a process by `import tensorflow`, never by LiteRT
+
+
+def tensorflow_loaded(pid: int) -> bool:
+    """Whether the process has TensorFlow's shared library in its memory (read from its memory maps)."""
+    return TENSORFLOW_LIBRARY in Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_the_check_sees_tensorflow_in_a_process_that_imported_it():
+    import tensorflow  # noqa: F401  (this test process has it already: conftest's recognizer explains with it)
+
+    assert tensorflow_loaded(os.getpid())
+
+
+@pytest.fixture(scope="module")
+def served(chromium, mnist, tmp_path_factory):
+    """A server no one has visited, and one tab on it: Draw read a 7, then Webcam read the camera's number."""
+    from conftest import App, _start_server
+
+    server = _start_server(tmp_path_factory.mktemp("light-server"))
+    context = chromium.new_context(viewport={"width": 1280, "height": 1000}, permissions=["camera"])
+    app = App(context.new_page(), server)
+    yield app
+    context.close()
+    server.stop()
+
+
+class TestAFreshServer:
+    def test_draw_reads_a_digit_without_tensorflow(self, served):
+        open_draw(served)
+        draw_with_mouse(served.page, strokes_for("7"))
+        expect(served.keyed("draw-digit")).to_have_text("7")
+        served.wait_until_idle()
+        assert not served.exceptions().count()
+        assert not tensorflow_loaded(served.server.process.pid)
+
+    def test_webcam_reads_the_camera_without_tensorflow(self, served, camera_number):
+        served.open("webcam")
+        served.page.frame_locator(WEBRTC_FRAME).get_by_role("button", name="START").click()
+        expect(served.keyed("webcam-number")).to_have_text(camera_number)
+        served.page.frame_locator(WEBRTC_FRAME).get_by_role("button", name="STOP").click()
+        served.wait_until_idle()
+        assert not served.exceptions().count()
+        assert not tensorflow_loaded(served.server.process.pid)
