@@ -1,4 +1,4 @@
-"""The two non-MNIST handwriting sets used only to measure robustness: USPS test scans and Semeion."""
+"""The two non-MNIST handwriting sets used only to measure: USPS test scans and Semeion, from ../shared/devsets."""
 
 from __future__ import annotations
 

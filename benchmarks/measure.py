@@ -1,18 +1,19 @@
-"""Figures for real handwriting: USPS and Semeion through Recognizer.classify, camera-like and realistic webcam frames through read."""
+"""Figures for real handwriting (python -m core measure): USPS and Semeion through classify, webcam-like frames through read."""
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import cv2
 import numpy as np
+from tabulate import tabulate
 
+from benchmarks.devsets import load_semeion, load_usps
 from core.camera import EVALUATION_SEED, CameraFrame, camera_frames
 from core.data import load_mnist
-from core.devsets import load_semeion, load_usps
 from core.evaluate import expected_calibration_error
 from core.inference import MIN_CONFIDENCE, Recognizer
 from core.synth import frames_from_digits
@@ -156,17 +157,20 @@ def measure(
 
 
 def report_table(results: dict[str, Any]) -> str:
-    lines = [
-        f"model: {results['model']}",
-        "| set | n | resize to 28x28 (naive) | ours (Recognizer.classify) | no digit | ECE |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for name in ("usps_test", "semeion"):
-        row = results[name]
-        lines.append(
-            f"| {name} | {row['n']} | {row['naive_accuracy']:.2%} | {row['accuracy']:.2%} | "
-            f"{row['no_digit_rate']:.2%} | {row['expected_calibration_error']:.3f} |"
+    """The figures as Markdown: the dev sets' table, the camera-like frames' line, the realistic frames per condition."""
+    lines = [f"model: {results['model']}"]
+    devsets = [
+        (
+            name,
+            str(row["n"]),
+            f"{row['naive_accuracy']:.2%}",
+            f"{row['accuracy']:.2%}",
+            f"{row['no_digit_rate']:.2%}",
+            f"{row['expected_calibration_error']:.3f}",
         )
+        for name, row in ((name, results[name]) for name in ("usps_test", "semeion"))
+    ]
+    lines.append(_markdown(devsets, ("set", "n", "resize to 28x28 (naive)", "ours (Recognizer.classify)", "no digit", "ECE")))
     frames = results.get("camera_frames")
     if frames:
         lines += [
@@ -183,11 +187,21 @@ def report_table(results: dict[str, Any]) -> str:
             f"{realistic['exact_number_accuracy']:.2%} of {realistic['n']}"
             + (f" (today's method {baseline['exact_number_accuracy']:.2%})" if baseline else "")
             + f"; read p50 {realistic['read_ms_p50']:.1f} ms, p95 {realistic['read_ms_p95']:.1f} ms",
-            "| condition | value | frames | today's method | ours |",
-            "| --- | --- | --- | --- | --- |",
         ]
-        for name, rows in realistic["per_condition"].items():
-            for value, row in rows.items():
-                before = f"{baseline['per_condition'][name][value]['exact_number_accuracy']:.1%}" if baseline else "-"
-                lines.append(f"| {name} | {value} | {row['n']} | {before} | {row['exact_number_accuracy']:.1%} |")
+        conditions = [
+            (
+                name,
+                value,
+                str(row["n"]),
+                f"{baseline['per_condition'][name][value]['exact_number_accuracy']:.1%}" if baseline else "-",
+                f"{row['exact_number_accuracy']:.1%}",
+            )
+            for name, rows in realistic["per_condition"].items()
+            for value, row in rows.items()
+        ]
+        lines.append(_markdown(conditions, ("condition", "value", "frames", "today's method", "ours")))
     return "\n".join(lines)
+
+
+def _markdown(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)

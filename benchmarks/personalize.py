@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 import core  # noqa: F401  (first: see core/__init__.py)
+from benchmarks.devsets import load_semeion, load_usps
 from core.data import load_mnist
-from core.devsets import load_semeion, load_usps
 from core.model import SHIPPED_MODEL, load_model
 from core.personalize import Recipe, personalize, predict
 from core.samples import SampleError, sample_input

@@ -220,7 +220,9 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _measure(args: argparse.Namespace) -> int:
-    from core.measure import measure, report_table
+    # NOTE: the measuring tools live beside the engine, in benchmarks/ (they may import Streamlit and Playwright),
+    # and are imported only when a command asks for them.
+    from benchmarks.measure import measure, report_table
 
     baseline = None
     if args.baseline:
@@ -233,7 +235,8 @@ def _measure(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from core.bench import bench, report_table
+    from benchmarks.bench import bench
+    from benchmarks.report import report_table
 
     results = bench(args.model, quick=args.quick)
     print(json.dumps(results) if args.json else report_table(results))

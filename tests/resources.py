@@ -1,4 +1,4 @@
-"""Skipping on a user's machine that lacks a resource, failing under CI, where nothing may be skipped for that.
+"""Helpers shared by the tests: the repository's folder, a free port, waiting on a condition, and skipping for a resource.
 
 A plain module (not conftest) so test files can import it: with two conftest.py files in the tree,
 `from conftest import ...` resolves to whichever was imported first.
@@ -7,10 +7,26 @@ A plain module (not conftest) so test files can import it: with two conftest.py 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 
 import pytest
 
+from benchmarks.harness import REPO, free_port
+
+__all__ = ["IN_CI", "REPO", "assert_one_line_error", "free_port", "require", "wait_until"]
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def wait_until(condition: Callable[[], object], timeout: float, poll: float = 0.05) -> bool:
+    """Poll `condition` until it is true (-> True) or `timeout` seconds have passed (-> False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(poll)
+    return False
 
 
 def require(condition: bool, message: str) -> None:

@@ -18,7 +18,7 @@ import streamlit.testing.v1.app_test as app_test_module
 from streamlit.testing.v1 import AppTest
 from test_app import APP, RUN_TIMEOUT, SHIPPED_LABEL, _RoutedPagesManager
 
-from core.devsets import load_semeion
+from benchmarks.devsets import load_semeion
 from core.personalize import Recipe
 from core.samples import SampleSet
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from benchmarks.camera_baseline import BASELINE_REF, baseline_readings
+from benchmarks.measure import CONDITION_VALUES, condition_table, realistic_scores
 from core.camera import FRAME_HEIGHT, FRAME_WIDTH, camera_frame, camera_frames
-from core.measure import CONDITION_VALUES, condition_table, realistic_scores
 from core.pens import PEN_KINDS, pen_digit, random_pen, skeleton_segments
 from core.preprocess import stroke_width
 from core.synth import frames_from_digits

@@ -238,7 +238,7 @@ class TestTrain:
 
 
 def test_personalize_teaches_a_folder_of_samples_and_saves_the_model(mnist, tmp_path):
-    from core.devsets import load_semeion
+    from benchmarks.devsets import load_semeion
 
     images, labels = load_semeion()
     rng = np.random.default_rng(0)

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from resources import require
 
+from benchmarks.devsets import devsets_dir, load_semeion, load_usps
+from benchmarks.measure import naive_inputs
 from core import preprocess
 from core.augment import FitToBox
-from core.devsets import devsets_dir, load_semeion, load_usps
 from core.inference import Recognizer
-from core.measure import naive_inputs
 
 SAMPLE = np.arange(200)  # the first 200 MNIST test digits
 # The documented class counts of the two dev sets (../shared/devsets/*/README.md).

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from resources import assert_one_line_error
 
-from core.devsets import load_semeion
+from benchmarks.devsets import load_semeion
 from core.model import load_model
 from core.personalize import Recipe, personalize, predict
 from core.samples import MAX_PER_DIGIT, SampleError, SampleSet, SampleSetError, read_sample_folder, sample_input, sample_inputs

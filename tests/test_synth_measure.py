@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from resources import require
 
-from core.devsets import devsets_dir, load_usps
-from core.measure import devset_scores, naive_inputs
+from benchmarks.devsets import devsets_dir, load_usps
+from benchmarks.measure import devset_scores, naive_inputs
 from core.synth import FRAME_HEIGHT, FRAME_WIDTH, frames_from_digits, write_y4m
 
 DEVSET_KEYS = {

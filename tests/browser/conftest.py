@@ -1,15 +1,12 @@
-"""Browser fixtures: the app served by `streamlit run app.py` on a free port, driven in Debian's Chromium by Playwright."""
+"""Browser fixtures: the app served by `streamlit run app.py` on a free port, driven in Debian's Chromium by Playwright.
+
+The server and the browser are started by benchmarks/harness.py, which the bench uses too.
+"""
 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,24 +15,13 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 from resources import require
 
-REPO = Path(__file__).resolve().parents[2]
+from benchmarks import harness
+from benchmarks.harness import CHROMIUM, ServerError
+
 # Screenshots go to a scratch folder, so that running the tests leaves the checkout as it was; the README's pictures
 # are refreshed on purpose: DIGIT_LAB_SCREENSHOTS=docs/screenshots python -m pytest tests/browser
 SCREENSHOTS = Path(os.environ.get("DIGIT_LAB_SCREENSHOTS") or Path(tempfile.gettempdir()) / "digit-lab-screenshots").resolve()
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; Playwright's own browser download is never used
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-gpu",
-    # A fake camera that plays a video of real MNIST digits retraced in pen, allowed without a permission prompt.
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-]
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
-SERVER_START_SECONDS = 180  # `streamlit run` answering its health check on a busy 2-core machine
 WAIT_MS = 240_000  # a first page imports TensorFlow and loads the model; a busy machine makes that slow
 EXPECT_MS = 120_000  # an answer on the page (a reading, a message) on a busy machine
 CAMERA_NUMBER = "307"  # what the fake camera shows, written with real MNIST test digits
@@ -48,51 +34,22 @@ expect.set_options(timeout=EXPECT_MS)
 _running: list[AppServer] = []  # servers of this test run that are still up, for the logs of a failed test
 
 
-class AppServer:
-    """One `streamlit run app.py` process of this test run, on its own port and user-models folder."""
+class AppServer(harness.AppServer):
+    """The harness's server, listed while it runs so that a failed test reports its log."""
 
     def __init__(self, folder: Path) -> None:
-        self.port = _free_port()
-        self.url = f"http://localhost:{self.port}"
-        self.log_path = folder / "streamlit.log"
-        environment = {**os.environ, "MNIST_USER_MODELS": str(folder / "user_models")}
-        command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(self.port)]
-        command += ["--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT)
+        super().__init__(folder)
         _running.append(self)
 
     def wait_until_healthy(self) -> None:
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"streamlit exited with code {self.process.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=5) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.25)  # poll the health endpoint; it answers within a few seconds of start-up
-        pytest.fail(f"streamlit did not answer {self.url}/_stcore/health within {SERVER_START_SECONDS} s:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-5000:]
+        try:
+            self.wait_for("/_stcore/health")
+        except ServerError as error:
+            pytest.fail(str(error))
 
     def stop(self) -> None:
         _running.remove(self)
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=30)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return probe.getsockname()[1]
+        super().stop()
 
 
 def _start_server(folder: Path) -> AppServer:
@@ -174,7 +131,7 @@ def camera_shot(mnist, recognizer):
 
     The browser tests check that the page shows what the reader reads, through the browser, WebRTC and the server;
     they rely on the reader reading this frame right, which is asserted here. How often it reads such frames right
-    is the camera benchmark's question (core/measure.py), not theirs.
+    is the camera benchmark's question (benchmarks/measure.py), not theirs.
     """
     from core.camera import camera_frame
 
@@ -209,11 +166,7 @@ def chromium(camera_video) -> Iterator[Browser]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={camera_video}"],
-        )
+        browser = harness.launch_chromium(playwright, camera_video)
         yield browser
         browser.close()
 

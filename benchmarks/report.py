@@ -1,0 +1,201 @@
+"""The bench's report: one Markdown table (measurement, baseline, ours, ratio or target, pass), then the machine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tabulate import tabulate
+
+from benchmarks.plan import (
+    CAMERA_FPS,
+    CHART_INTERVAL,
+    CLASSIFY_P50_MS,
+    CLASSIFY_SPEEDUP,
+    READ_P95_MS,
+    SERVING_MB,
+    TRAINING_MB,
+    TRAINING_OVERHEAD,
+)
+
+HEADERS = ("measurement", "baseline", "ours", "ratio / target", "pass")
+Row = tuple[str, str, str, str, str]
+
+
+def report_table(results: dict[str, Any]) -> str:
+    """A Markdown table of every measurement with its verdict, then a line on the machine it ran on."""
+    rows = [*_reading_rows(results), *_training_rows(results), *_startup_rows(results), *_memory_rows(results)]
+    # NOTE: a "|" inside a cell would end it in Markdown, and tabulate does not escape it.
+    cells = [[cell.replace("|", "/") for cell in row] for row in rows]
+    lines = [tabulate(cells, headers=HEADERS, tablefmt="github", disable_numparse=True)]
+    computer, startup = results["machine"], results["startup"]
+    lines += [
+        "",
+        f"Machine: {computer['cpu']}, {computer['cores']} cores, {computer['ram_gb']:g} GB RAM; Python {computer['python']}, "
+        f"TensorFlow {computer['tensorflow']}, Keras {computer['keras']}; load average {computer['load_average_start']:g} at the "
+        f"start, {computer.get('load_average_end', 0):g} at the end ({results['mode']} bench, {results.get('seconds', 0):.0f} s).",
+    ]
+    if "browser_error" in startup:
+        lines.append(f"Chromium could not complete ({startup['browser_error']}); start-up and memory were measured over HTTP instead.")
+    return "\n".join(lines)
+
+
+def _verdict(passed: dict[str, bool], name: str) -> str:
+    return "PASS" if passed.get(name) else "FAIL"
+
+
+def _ms(values: dict[str, float]) -> str:
+    return f"p50 {values['p50']:.2f} ms, p95 {values['p95']:.2f} ms"
+
+
+def _reading_rows(results: dict[str, Any]) -> list[Row]:
+    """One digit, model.predict's outputs, Draw's explanations, webcam frames in-process and in the app."""
+    single, agree, frames, startup = results["single_digit"], results["agreement"], results["webcam"], results["startup"]
+    passed = results["verdicts"]
+    rows: list[Row] = [
+        (
+            f"Single digit, {single['images']} real crops (latency), median of {len(single['runs_classify_p50_ms'])} runs",
+            f"model.predict per image: {_ms(single['predict_ms'])}",
+            f"classify incl. preprocessing: {_ms(single['classify_ms'])} (model call alone p50 {single['model_call_ms']['p50']:.2f} ms; "
+            f"the runs' p50 {', '.join(f'{p50:.2f}' for p50 in single['runs_classify_p50_ms'])} ms)",
+            f"{single['speedup_p50']:.0f}x faster; target p50 <= {CLASSIFY_P50_MS:g} ms and >= {CLASSIFY_SPEEDUP:g}x",
+            "PASS" if passed["classify_p50"] and passed["classify_speedup"] else "FAIL",
+        ),
+        (
+            f"Same outputs, {agree['images']} MNIST test digits",
+            "model.predict",
+            f"raw_probabilities (batched and one by one); classify accuracy {agree['accuracy']:.1%}",
+            f"max |diff| {agree['max_abs_difference']:.1e}; same argmax {agree['same_argmax']:.0%}, classify {agree['classify_same_argmax']:.0%}",
+            _verdict(passed, "identical_outputs"),
+        ),
+        (
+            f"Webcam frame 640x480 of pen handwriting on notebook paper, {frames['frames']} frames ({frames['blank_frames']} blank, "
+            f"{frames['digits_per_frame']:.1f} digits on average)",
+            f"read() calling model.predict: {_ms(frames['baseline_ms'])}",
+            f"read(): {_ms(frames['read_ms'])}; exact number {frames['exact_number_rate']:.0%}, "
+            f"same as the baseline {frames['same_number_as_baseline']:.0%}",
+            f"{frames['speedup_p50']:.0f}x faster; target p95 <= {READ_P95_MS:g} ms, same numbers",
+            "PASS" if passed["read_p95"] and passed["read_same_as_baseline"] else "FAIL",
+        ),
+        (
+            f"Draw: inside the network, {results['explain']['images']} drawings",
+            "-",
+            f"Grad-CAM + SmoothGrad saliency + feature maps: {_ms(results['explain']['explain_ms'])}",
+            "info (one call per finished stroke)",
+            "info",
+        ),
+        (
+            "Live reader, frames back to back (read + boxes)",
+            f"camera {CAMERA_FPS:g} fps",
+            f"{frames['live_fps']:.0f} fps",
+            f">= {CAMERA_FPS:g} fps (slower drops frames, never lags)",
+            _verdict(passed, "live_fps"),
+        ),
+    ]
+    if "webcam_read_ms" in startup:
+        rows.append(
+            (
+                "App Webcam page in Chromium (fake camera)",
+                f"camera {startup['camera_fps']:g} fps",
+                f"the page shows {startup['webcam_fps']:.1f} fps; last-frame read {_ms(startup['webcam_read_ms'])} (sharing 2 cores with Chromium)",
+                "page fps keeps up with the camera",
+                _verdict(passed, "app_webcam_keeps_up"),
+            )
+        )
+    return rows
+
+
+def _training_rows(results: dict[str, Any]) -> list[Row]:
+    """A training step against a bare model.fit, the input pipeline, the live chart."""
+    train, passed = results["training"], results["verdicts"]
+    return [
+        (
+            f"Training step, {train['train_size']:,} images, {train['steps_timed']} steps per side",
+            f"bare model.fit: {train['bare_ms_per_step']['p50']:.1f} ms/step (CPU {train['bare_cpu_ms_per_step']:.0f} ms)",
+            f"app fit + ProgressMonitor, StopOnEvent, StopOnDivergence: {train['app_ms_per_step']['p50']:.1f} ms/step (CPU {train['app_cpu_ms_per_step']:.0f} ms)",
+            f"{train['overhead']:+.1%} (median over {len(train['overhead_per_round'])} rounds of fastest-epoch ratios; CPU time {train['cpu_overhead']:+.1%}); target <= +{TRAINING_OVERHEAD:.0%}",
+            _verdict(passed, "training_overhead"),
+        ),
+        (
+            "Input pipeline (tf.data, parallel map, prefetch)",
+            f"training step p50 {train['app_ms_per_step']['p50']:.1f} ms",
+            f"pipeline alone {train['pipeline_ms_per_batch']:.1f} ms/batch; training keeps {train['cpu_busy_cores']:.2f} cores busy",
+            "pipeline faster than the step",
+            _verdict(passed, "input_pipeline_ahead"),
+        ),
+        (
+            "Live chart updates",
+            "every batch",
+            f"{train['chart_points_per_second']:.1f} points/s",
+            f"<= {1 / CHART_INTERVAL:g}/s",
+            _verdict(passed, "chart_throttled"),
+        ),
+    ]
+
+
+def _startup_rows(results: dict[str, Any]) -> list[Row]:
+    """Start-up of the server and Home, TensorFlow kept out of Home, the first prediction, model loads."""
+    startup, passed = results["startup"], results["verdicts"]
+    parts = startup["first_prediction_parts_s"]
+    return [
+        (
+            f"Start-up: streamlit run -> Home served ({startup['method']})",
+            f"/_stcore/health {startup['server_health_s']:.1f} s",
+            f"{startup['home_s']:.1f} s; Home script in a fresh process (AppTest) {startup['home_script_s']:.1f} s",
+            "info",
+            "info",
+        ),
+        (
+            "Home imports TensorFlow",
+            "-",
+            "yes" if startup["home_imports_tensorflow"] else "no",
+            "must be no",
+            _verdict(passed, "home_without_tensorflow"),
+        ),
+        (
+            "First Draw prediction, fresh process (import, load, read)",
+            f"import tensorflow alone {startup['import_tensorflow_s']:.1f} s",
+            f"{startup['first_prediction_s']:.1f} s (interpreter {parts['interpreter']:.1f}, tensorflow {parts['tensorflow']:.1f}, "
+            f"rest of core.inference {parts['core']:.1f}, load {parts['load']:.1f}, read {parts['read']:.2f})"
+            + (
+                f"; in Chromium {startup['draw_first_prediction_s']:.1f} s after clicking Draw"
+                if "draw_first_prediction_s" in startup
+                else ""
+            ),
+            "info",
+            "info",
+        ),
+        ("Model loads per process (Home, Draw twice)", "-", str(startup["model_loads"]), "1", _verdict(passed, "model_loaded_once")),
+    ]
+
+
+def _memory_rows(results: dict[str, Any]) -> list[Row]:
+    """Peak memory serving and training, and whether training runs under each tf.distribute strategy."""
+    memory, distribution, passed = results["memory"], results["distribution"], results["verdicts"]
+    rows: list[Row] = [
+        (
+            "Peak RSS serving Draw + Webcam",
+            "-",
+            f"{memory['serving_peak_mb']:.0f} MB ({memory['serving_method']})",
+            f"<= {SERVING_MB:g} MB",
+            _verdict(passed, "serving_memory"),
+        ),
+        (
+            "Peak RSS training",
+            "-",
+            f"{memory['training_peak_mb']:.0f} MB ({memory['training_method']})",
+            f"<= {TRAINING_MB:g} MB",
+            _verdict(passed, "training_memory"),
+        ),
+    ]
+    for kind in ("mirrored", "multi_worker"):
+        run = distribution[kind]
+        rows.append(
+            (
+                f"tf.distribute {kind}: 2 epochs via core.training.train",
+                "-",
+                f"{run['strategy']}, {run['replicas']} replica(s), loss {' -> '.join(f'{loss:.3f}' for loss in run['losses'])}, {run['seconds']:.0f} s",
+                "trains",
+                _verdict(passed, f"{kind}_trains"),
+            )
+        )
+    return rows

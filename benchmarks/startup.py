@@ -1,0 +1,140 @@
+"""Start-up and serving, in fresh processes: the first prediction, the app under AppTest, and the app served to Chromium.
+
+The server and the browser are the browser tests' own (benchmarks/harness.py).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.children import process_maps_tensorflow, process_memory_mb, run_child
+from benchmarks.harness import REPO, AppServer, chromium_available, launch_chromium
+from benchmarks.plan import CAMERA_FPS, STREAMLIT_RERUN_INTERVAL, BenchError, Plan, milliseconds
+
+HTTP_TIMEOUT = 120.0  # seconds for `streamlit run` to answer, when timing it
+HTTP_POLL = 0.05  # seconds between polls while timing it
+
+
+def startup(model_path: str | os.PathLike[str], data: Any, scratch: Path, plan: Plan) -> dict[str, Any]:
+    """Start-up times and the serving memory, in fresh processes; with Chromium, through the app's own pages."""
+    first = run_child("first_prediction", {"model_path": str(model_path)}, timeout=300)
+    results: dict[str, Any] = {
+        "import_tensorflow_s": first["tensorflow"],
+        "first_prediction_s": first["seconds"],
+        "first_prediction_parts_s": {part: first[part] for part in ("interpreter", "tensorflow", "core", "load", "read")},
+    }
+    digits = scratch / "digits.npz"
+    np.savez(digits, images=data.x_test[:100], labels=data.y_test[:100])
+    app = run_child("app", {"app_path": str(REPO / "app.py"), "digits_path": str(digits), "launched_at": time.time()}, timeout=600)
+    if app["errors"]:
+        raise BenchError(f"The app raised while its start-up was timed: {'; '.join(app['errors'])}")
+    results.update(
+        home_script_s=app["home_seconds"],
+        home_imports_tensorflow=app["home_imports_tensorflow"],
+        model_loads=app["model_loads"],
+        app_test_peak_mb=app["peak_mb"],
+    )
+    served = None
+    if plan.browser and chromium_available():
+        try:
+            served = _browser_session(data, scratch, plan)
+        except Exception as error:  # the browser is a bonus; without it the HTTP figures below still stand
+            results["browser_error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+    results.update(served or {"method": "http", **_serve_over_http(scratch)})
+    if results["method"] == "chromium":
+        results["home_imports_tensorflow"] = results["home_imports_tensorflow"] or results["server_imports_tensorflow_on_home"]
+    return results
+
+
+def _serve_over_http(scratch: Path) -> dict[str, Any]:
+    """Without a browser: seconds from `streamlit run` to HTTP 200 on /_stcore/health and on /."""
+    with AppServer(scratch) as server:
+        health = server.wait_for("/_stcore/health", timeout=HTTP_TIMEOUT, poll=HTTP_POLL)
+        home = server.wait_for("/", timeout=HTTP_TIMEOUT, poll=HTTP_POLL)
+        return {"server_health_s": round(health, 2), "home_s": round(home, 2)}
+
+
+def _browser_session(data: Any, scratch: Path, plan: Plan) -> dict[str, Any]:
+    """The app in headless Chromium: Home rendered, a digit drawn on Draw, then Webcam reading a fake camera."""
+    from playwright.sync_api import sync_playwright
+
+    from core.synth import frames_from_digits, write_y4m
+
+    written = frames_from_digits(data.x_test, data.y_test, 20, seed=21)
+    video = write_y4m([frame.image for frame in written], scratch / "camera.y4m", fps=int(CAMERA_FPS))
+    with sync_playwright() as playwright:
+        # The browser starts before the server so that its own start-up is not counted.
+        browser = launch_chromium(playwright, video)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            with AppServer(scratch) as server:
+                health = server.wait_for("/_stcore/health", timeout=HTTP_TIMEOUT, poll=HTTP_POLL)
+                page.goto(server.url, timeout=120_000)
+                page.wait_for_selector("h1:has-text('Digit Lab')", timeout=120_000)
+                page.wait_for_selector("[data-testid='stSidebar'] [data-testid='stMetricValue']", timeout=120_000)
+                home = time.perf_counter() - server.launched
+                imports_tensorflow = process_maps_tensorflow(server.pid)
+                draw = _draw_a_digit(page)
+                camera = _watch_webcam(page, plan.webcam_seconds)
+                peak_mb, current_mb = process_memory_mb(server.pid)
+        finally:
+            browser.close()
+    return {
+        "method": "chromium",
+        "server_health_s": round(health, 2),
+        "home_s": round(home, 2),
+        "server_imports_tensorflow_on_home": imports_tensorflow,
+        **draw,
+        **camera,
+        "server_peak_mb": peak_mb,
+        "server_current_mb": current_mb,
+    }
+
+
+def _draw_a_digit(page: Any) -> dict[str, Any]:
+    """Open Draw from the sidebar, write a 1 with the mouse, wait for the answer. -> seconds from the click."""
+    began = time.perf_counter()
+    page.locator("a[data-testid='stSidebarNavLink'][href$='/draw']").click()
+    canvas = page.wait_for_selector("canvas.upper-canvas", timeout=120_000)
+    box = canvas.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.15
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for step in range(1, 21):
+        page.mouse.move(x + step * 0.6, y + step * box["height"] * 0.035)
+    page.mouse.up()
+    answer = page.wait_for_selector(".st-key-draw-digit p", timeout=180_000)
+    return {"draw_first_prediction_s": round(time.perf_counter() - began, 2), "draw_answer": answer.inner_text().strip()}
+
+
+def _watch_webcam(page: Any, seconds: float) -> dict[str, Any]:
+    """Press START on Webcam and read the page's own readout (real FPS, last frame's milliseconds) for `seconds`."""
+    page.locator("a[data-testid='stSidebarNavLink'][href$='/webcam']").click()
+    page.wait_for_selector("iframe", state="attached", timeout=120_000)
+    page.frame_locator("iframe").first.get_by_role("button", name="START").click(timeout=120_000)
+    pattern = re.compile(r"([\d.]+) frames per second read; last frame took (\d+) ms")
+    samples: list[tuple[float, float]] = []
+    first_seen, deadline = None, time.perf_counter() + 120
+    while time.perf_counter() < deadline:
+        match = pattern.search(page.inner_text("body"))
+        if match and float(match.group(1)) > 0:
+            first_seen = first_seen or time.perf_counter()
+            samples.append((float(match.group(1)), float(match.group(2))))
+            if time.perf_counter() - first_seen >= seconds:
+                break
+        time.sleep(STREAMLIT_RERUN_INTERVAL)
+    if not samples:
+        raise BenchError("The Webcam page never reported a frame read from the fake camera.")
+    # The readout's FPS averages the last 30 frames: take the last value, once the first frames have passed.
+    return {
+        "webcam_fps": samples[-1][0],
+        "webcam_read_ms": milliseconds([milliseconds for _, milliseconds in samples], scale=1),
+        "webcam_samples": len(samples),
+        "camera_fps": CAMERA_FPS,
+    }

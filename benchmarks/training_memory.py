@@ -1,0 +1,59 @@
+"""A training's peak memory measured in a fresh process, beside core.limits' estimate of it.
+
+    MNIST_PATH=../shared/data/mnist.npz python -m benchmarks.training_memory '{"train_size": 6000}' '{"batch_size": 512}'
+
+Each argument is a JSON object of TrainConfig fields (over `epochs=1`); each runs in its own process, which reports
+its resident memory after TensorFlow and MNIST are loaded, its peak (VmHWM) once the training and its card are done,
+and the estimate. The growth is what the estimate stands for.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+CHILD = """
+import json, sys
+import core
+from core.config import TrainConfig
+from core.data import load_mnist
+from core.limits import estimate_training, process_rss
+import tensorflow  # noqa: F401
+
+def peak():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+
+config = TrainConfig(**{"epochs": 1, **json.loads(sys.argv[1])})
+data = load_mnist()
+estimate = estimate_training(config)
+before = process_rss()
+from core.training import train
+train(config, data)
+print(json.dumps({"before": before, "peak": peak(), "estimate": estimate.total, "parts": estimate.__dict__}))
+"""
+
+
+def measure(overrides: dict) -> dict:
+    """Train once with `overrides` in a fresh process; -> its memory before, its peak and the estimate (bytes)."""
+    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(overrides)], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    for argument in sys.argv[1:]:
+        report = measure(json.loads(argument))
+        growth = report["peak"] - report["before"]
+        mb = 2**20
+        print(
+            f"{argument}: before {report['before'] / mb:.0f} MB, peak {report['peak'] / mb:.0f} MB, "
+            f"growth {growth / mb:.0f} MB, estimate {report['estimate'] / mb:.0f} MB "
+            f"({', '.join(f'{name} {size / mb:.0f}' for name, size in report['parts'].items())})",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
