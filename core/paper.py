@@ -15,6 +15,7 @@ LINE_RELATIVE_VOTES = 0.4  # and at least this share of the strongest line's pix
 MIN_FAMILY = 3  # printed lines come at least three abreast
 WIDTH_SAMPLE = 5  # a family's print width is the median width of its strongest lines
 REFINE_REACH = 2  # pixels: how far a Hough line (found at half size, in 1-degree steps) may sit from the printed one at either end
+BRIDGE = 7  # pixels: a stroke cut by a subtracted printed line is joined across it up to this far
 LINE_FAN = 20  # degrees: how far perspective turns a sheet's lines from each other across a frame
 # On a photographed page, ink is this much darker than the paper around it (fractions of the paper's brightness)
 # or more: clear ink seeds a stroke, weak ink extends it (faint pencil, a fading ballpoint).
@@ -91,8 +92,24 @@ def _page_mask(darkness: np.ndarray, magnified: np.ndarray, levels: tuple[float,
     # Printed lines are subtracted, not erased: a stroke that crosses or follows one keeps its own darkness.
     printed = _printed_lines(weak_mask, darkness)
     darkness = cv2.max(cv2.subtract(darkness, printed), 0.0)
+    if printed.any():
+        # Squares and rules cover up to a third of a page: measured with them, the paper's noise looks several
+        # times larger than it is and faint pencil falls below the thresholds. Measure it between the lines.
+        strong, weak = _ink_levels(darkness[::4, ::4][printed[::4, ::4] == 0], sampled=True)
+        strong_map, weak_map = magnified * np.float32(strong), magnified * np.float32(weak)
     candidates = cv2.compare(darkness, weak_map, cv2.CMP_GT)
-    return _grown_from(candidates, cv2.bitwise_and(cv2.compare(darkness, strong_map, cv2.CMP_GT), candidates)), darkness, printed
+    mask = _grown_from(candidates, cv2.bitwise_and(cv2.compare(darkness, strong_map, cv2.CMP_GT), candidates))
+    if printed.any():
+        # A stroke as faint as the lines it crosses is cut where they are subtracted: join its ends across them.
+        bridge = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (BRIDGE, BRIDGE))
+        joined = cv2.bitwise_and(cv2.morphologyEx(mask, cv2.MORPH_CLOSE, bridge), cv2.compare(printed, 0.0, cv2.CMP_GT))
+        nearby = cv2.dilate(darkness, bridge)
+        # Only where the line is at least half as dark as the stroke: a darker stroke survived the subtraction.
+        joined = cv2.bitwise_and(joined, cv2.bitwise_not(mask))
+        joined = cv2.bitwise_and(joined, cv2.compare(printed, 0.5 * nearby, cv2.CMP_GE))
+        darkness = np.where(joined > 0, nearby, darkness)
+        mask = cv2.bitwise_or(mask, joined)
+    return mask, darkness, printed
 
 
 def _skin(colour: np.ndarray) -> np.ndarray:
@@ -134,9 +151,12 @@ def _paper_level(levels: np.ndarray) -> np.ndarray:
     return cv2.resize(cv2.blur(level, (3, 3)), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def _ink_levels(darkness: np.ndarray) -> tuple[float, float]:
-    """Darkness that is clearly ink, and the fainter darkness that may extend it: both above the paper's noise."""
-    sample = darkness[::4, ::4]
+def _ink_levels(darkness: np.ndarray, sampled: bool = False) -> tuple[float, float]:
+    """Darkness that is clearly ink, and the fainter darkness that may extend it: both above the paper's noise.
+    With `sampled`, `darkness` is already the sample of pixels to measure (any shape); otherwise every fourth."""
+    sample = darkness if sampled else darkness[::4, ::4]
+    if sample.size == 0:
+        return PAGE_STRONG_INK, PAGE_WEAK_INK
     (middle,) = _quantiles(sample, (0.5,))
     (spread,) = _quantiles(np.abs(sample - middle), (0.5,))
     noise = 1.4826 * spread

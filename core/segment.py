@@ -28,6 +28,12 @@ PAGE_SEED = 0.45  # of the digits' height: pieces at least this tall are digits 
 PAGE_REACH = 0.15  # of the digits' height: a smaller piece this close to a large one may be part of its digit
 SPLIT_ASPECT = 1.05  # a shape wider than it is tall may be two digits written touching
 CROP_TYPICAL = 0.75  # the stroke's darkness at this quantile counts as full ink when a page's digit is cropped
+# A straight piece no wider than this share of its length whose line continues, at least this share as dark as
+# the piece, along this share of the way for this many of its own lengths beyond each end, is a printed line.
+RUN_ON_THINNESS = 0.3
+RUN_ON_DARKNESS = 0.35
+RUN_ON_SHARE = 0.7
+RUN_ON_REACH = 1.0
 LINE_LIKE_FILL = 0.025  # ink area per squared length below which a thin straight piece is a line, not a 1
 
 
@@ -189,7 +195,7 @@ def find_digit_groups(ink: InkMap, *, whole_image: bool = False) -> tuple[np.nda
     if ink.lines_removed and not whole_image:
         # What is left of printed lines (a piece the Hough transform missed, a grid's crossings) is thin, straight
         # and often longer than the digits: measure the digits' height without such pieces, then drop them.
-        groups = [group for group in groups if not _on_printed_lines(ink, group)]
+        groups = [group for group in groups if not _on_printed_lines(ink, group) and not _runs_on(ink, labels, group)]
         if not groups:
             return labels, []
         tallest = _digit_height(groups)
@@ -271,6 +277,47 @@ def _on_printed_lines(ink: InkMap, group: Group) -> bool:
     window = (slice(group.y0, group.y1), slice(group.x0, group.x1))
     own = ink.mask[window] > 0
     return bool(np.count_nonzero(ink.printed[window] & own) >= ON_PRINTED_SHARE * max(1, np.count_nonzero(own)))
+
+
+def _runs_on(ink: InkMap, labels: np.ndarray, group: Group) -> bool:
+    """A thin straight piece whose line runs on beyond both its ends: a ruling, a margin or a grid line the line
+    finder missed or did not subtract in full, not a 1 (a pen stroke stops where the digit ends)."""
+    window = labels[group.y0 : group.y1, group.x0 : group.x1]
+    ys, xs = np.nonzero(np.isin(window, group.labels))
+    if len(xs) < 5:
+        return False
+    points = np.stack([xs + group.x0, ys + group.y0], axis=1).astype(np.float32)  # (n, 2) x, y
+    centre = points.mean(axis=0)
+    _, _, axes = np.linalg.svd(points - centre, full_matrices=False)
+    direction = axes[0]
+    along = (points - centre) @ direction
+    across = (points - centre) @ axes[1]
+    length = float(along.max() - along.min())
+    if length < 8 or float(np.ptp(across)) > RUN_ON_THINNESS * length:
+        return False
+    own = float(np.median(ink.ink[points[:, 1].astype(int), points[:, 0].astype(int)]))
+    height, width = ink.ink.shape
+    normal = axes[1]
+    sides = []
+    for sign, end in ((-1.0, float(along.min())), (1.0, float(along.max()))):
+        steps = end + sign * np.arange(3.0, 3.0 + RUN_ON_REACH * length, 1.0)
+        spots = centre[None, :] + steps[:, None] * direction[None, :]  # (k, 2) on the line beyond this end
+        inside = (spots[:, 0] >= 1) & (spots[:, 0] < width - 1) & (spots[:, 1] >= 1) & (spots[:, 1] < height - 1)
+        if inside.sum() < 0.5 * len(spots):
+            continue  # the line leaves the frame here: the other end decides
+        spots = spots[inside]
+        darkest = np.max(
+            [
+                ink.ink[
+                    np.rint(spots[:, 1] + shift * normal[1]).astype(int).clip(0, height - 1),
+                    np.rint(spots[:, 0] + shift * normal[0]).astype(int).clip(0, width - 1),
+                ]
+                for shift in (-1, 0, 1)
+            ],
+            axis=0,
+        )
+        sides.append(float(np.mean(darkest >= RUN_ON_DARKNESS * own)))
+    return bool(sides) and min(sides) >= RUN_ON_SHARE
 
 
 def _is_line_like(group: Group) -> bool:
