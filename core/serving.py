@@ -8,6 +8,7 @@ start-up or its 600 MB.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +49,25 @@ class ExportError(RuntimeError):
 # --- Running ------------------------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null meanwhile.
+
+    NOTE: LiteRT's C++ runtime writes "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." straight to descriptor
+    2 when its first interpreter allocates, once per process, and has no Python switch for it; in `python -m core
+    predict` it stood before the answers and the one-line errors. Another thread's stderr in these milliseconds is lost.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class LiteModel:
     """A digit model in LiteRT's format: (N, 28, 28, 1) float32 -> (N, 10) float32, callable from any thread."""
 
@@ -64,10 +85,11 @@ class LiteModel:
         # and invoke releases the GIL, so calls from several threads run side by side.
         self._lock = threading.Lock()
         self._idle: dict[int, list[Any]] = {size: [] for size in BATCH_SIZES}
-        first = Interpreter(model_content=content)
-        self._input = first.get_input_details()[0]["index"]
-        self._output = first.get_output_details()[0]["index"]
-        self(np.zeros((1, 28, 28, 1), np.float32))  # the first interpreter is made now, not on a user's first drawing
+        with _native_stderr_silenced():  # the runtime's "INFO: Created ... XNNPACK delegate" line, once per process
+            first = Interpreter(model_content=content)
+            self._input = first.get_input_details()[0]["index"]
+            self._output = first.get_output_details()[0]["index"]
+            self(np.zeros((1, 28, 28, 1), np.float32))  # the first interpreter is made now, not on a user's first drawing
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         largest = BATCH_SIZES[-1]
