@@ -151,6 +151,24 @@ def _training_memory_child(steps: int) -> dict[str, Any]:
     return {"peak_mb": _peak_rss_mb(), "steps": progress.steps_done, "images": len(data.x_train), "status": result.status}
 
 
+def _training_estimate_child(overrides: dict[str, Any]) -> dict[str, Any]:
+    """One epoch of core.training.train with `overrides`: resident memory after TensorFlow and MNIST load, the peak
+    once the training and its card are done, and core.limits' estimate of the growth (bytes)."""
+    import tensorflow  # noqa: F401  (loaded before `before`, as in the app's process)
+
+    from core.config import TrainConfig
+    from core.data import load_mnist
+    from core.limits import estimate_training, process_rss
+    from core.training import train
+
+    config = TrainConfig(**{"epochs": 1, **overrides})
+    data = load_mnist()
+    estimate = estimate_training(config)
+    before = process_rss()
+    train(config, data)
+    return {"before": before, "peak": round(_peak_rss_mb() * 2**20), "estimate": estimate.total, "parts": estimate.__dict__}
+
+
 def _distribution_child(kind: str, train_size: int) -> dict[str, Any]:
     """Two short epochs through core.training.train under a tf.distribute strategy: does it train?"""
     from core.config import TrainConfig
@@ -227,6 +245,7 @@ def _app_child(app_path: str, digits_path: str, launched_at: float) -> dict[str,
 CHILD_TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "first_prediction": _first_prediction_child,
     "training_memory": _training_memory_child,
+    "training_estimate": _training_estimate_child,
     "distribution": _distribution_child,
     "app": _app_child,
 }

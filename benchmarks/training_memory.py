@@ -10,36 +10,15 @@ and the estimate. The growth is what the estimate stands for.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
+from typing import Any
 
-CHILD = """
-import json, sys
-import core
-from core.config import TrainConfig
-from core.data import load_mnist
-from core.limits import estimate_training, process_rss
-import tensorflow  # noqa: F401
-
-def peak():
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-
-config = TrainConfig(**{"epochs": 1, **json.loads(sys.argv[1])})
-data = load_mnist()
-estimate = estimate_training(config)
-before = process_rss()
-from core.training import train
-train(config, data)
-print(json.dumps({"before": before, "peak": peak(), "estimate": estimate.total, "parts": estimate.__dict__}))
-"""
+from benchmarks.children import run_child
 
 
-def measure(overrides: dict) -> dict:
+def measure(overrides: dict[str, Any]) -> dict[str, Any]:
     """Train once with `overrides` in a fresh process; -> its memory before, its peak and the estimate (bytes)."""
-    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(overrides)], capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_child("training_estimate", {"overrides": overrides}, timeout=1800)
 
 
 def main() -> None:

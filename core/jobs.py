@@ -2,31 +2,46 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from core.config import TrainConfig
 from core.data import DatasetError, Mnist
-from core.progress import TrainingProgress, TrainingStatus
+from core.progress import TrainingAbandoned, TrainingProgress, TrainingStatus
 
 if TYPE_CHECKING:
     from core.training import ProgressMonitor, TrainResult
+
+logger = logging.getLogger(__name__)
 
 
 class TrainingJob:
     """A training run on a background thread: `status` and `progress()` for the page, `stop()` from any thread.
 
     Importing this module does not import TensorFlow; starting a job does. `data` defaults to `load_mnist()`,
-    loaded on the job's thread so that the page never waits for it.
+    loaded on the job's thread so that the page never waits for it. With `owner_alive` (is the visitor who started
+    it still there?), a run whose owner has gone for core.watchdog.ABSENCE_SECONDS ends as ABANDONED, unsaved.
     """
 
-    def __init__(self, config: TrainConfig, data: Mnist | None = None, *, save_to: str | os.PathLike[str] | None, name: str) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        data: Mnist | None = None,
+        *,
+        save_to: str | os.PathLike[str] | None,
+        name: str,
+        owner_alive: Callable[[], bool] | None = None,
+    ) -> None:
         from core.training import ProgressMonitor  # TensorFlow loads when someone first trains
+        from core.watchdog import AbandonWhenOwnerGone
 
         self.config = config
         self.name = name
         self.monitor: ProgressMonitor = ProgressMonitor()
+        self._callbacks = [self.monitor] + ([AbandonWhenOwnerGone(owner_alive)] if owner_alive is not None else [])
         self.stop_event = threading.Event()
         self.result: TrainResult | None = None
         self.error: str | None = None
@@ -42,8 +57,12 @@ class TrainingJob:
         # NOTE: the result is stored before the monitor says the run ended, so that whoever sees an ended status
         # (the page's progress fragment) also sees the result or the error.
         try:
-            self.result = train(self.config, data, callbacks=[self.monitor], stop_event=self.stop_event, save_to=save_to, name=name)
+            self.result = train(self.config, data, callbacks=self._callbacks, stop_event=self.stop_event, save_to=save_to, name=name)
             self.monitor.finish(self.result.status, self.result.message)
+        except TrainingAbandoned as abandoned:  # raised before anything was saved: nothing to remove
+            self.error = str(abandoned)
+            self.monitor.finish(TrainingStatus.ABANDONED, self.error)
+            logger.warning("Training %r stopped after %d batches: its visitor left; nothing was saved.", name, self.progress().steps_done)
         except DatasetError as error:  # already one sentence that says what to do
             self.error = str(error)
             self.monitor.finish(TrainingStatus.FAILED, self.error)
@@ -100,10 +119,12 @@ class TrainingSlot:
         with self._lock:
             return self._job
 
-    def start(self, config: TrainConfig, *, save_to: str | os.PathLike[str], name: str) -> TrainingJob | None:
+    def start(
+        self, config: TrainConfig, *, save_to: str | os.PathLike[str], name: str, owner_alive: Callable[[], bool] | None = None
+    ) -> TrainingJob | None:
         """Start a job on MNIST, or return None while another job's thread is still alive."""
         with self._lock:
             if self._job is not None and self._job.running:
                 return None
-            self._job = TrainingJob(config, save_to=save_to, name=name).start()
+            self._job = TrainingJob(config, save_to=save_to, name=name, owner_alive=owner_alive).start()
             return self._job

@@ -17,6 +17,7 @@ class TrainingStatus(enum.StrEnum):
     STOPPED = "stopped"
     DIVERGED = "diverged"  # the loss became NaN or exploded: no model, nothing saved
     FAILED = "failed"  # an error ended the run; the job's message says which
+    ABANDONED = "abandoned"  # its visitor left (the tab closed): stopped, and the partly trained model discarded
 
     @property
     def ended(self) -> bool:
@@ -29,7 +30,13 @@ class TrainingStatus(enum.StrEnum):
         return self in (TrainingStatus.FINISHED, TrainingStatus.STOPPED)
 
 
-_ENDED = frozenset({TrainingStatus.FINISHED, TrainingStatus.STOPPED, TrainingStatus.DIVERGED, TrainingStatus.FAILED})
+_ENDED = frozenset(
+    {TrainingStatus.FINISHED, TrainingStatus.STOPPED, TrainingStatus.DIVERGED, TrainingStatus.FAILED, TrainingStatus.ABANDONED}
+)
+
+
+class TrainingAbandoned(Exception):
+    """Raised inside a training whose visitor has gone, so that it ends at once and nothing of it is saved."""
 
 
 # The first batches of a run also trace and compile the training step (seconds each, where later batches take

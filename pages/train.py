@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.config import TrainConfig
 from core.data import REMEDY, DatasetError, mnist_available
-from pages.ui import charts, controls
+from pages.ui import charts, controls, quotas
 from pages.ui.text import literal
 from pages.ui.training import (
     RunRecord,
@@ -47,7 +47,10 @@ config = controls.config_controls(TrainConfig(), disabled=busy)
 name = st.text_input("Model name", "my_cnn", max_chars=40, key="train_name", disabled=busy)
 buttons = st.container(horizontal=True)  # each button as wide as its label: a narrow column cut "Start training" short
 if buttons.button("Start training", type="primary", icon=":material/play_arrow:", disabled=busy, key="train_start"):
-    if start_job(config, name) is None:
+    refusal = quotas.training_refusal(config)  # too many runs, or not enough memory: one sentence
+    if refusal is not None:
+        st.warning(refusal)
+    elif start_job(config, name) is None:
         st.warning(busy_message())
     else:
         st.rerun()  # the controls and Start above were drawn enabled; redraw them disabled while the run goes

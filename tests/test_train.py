@@ -204,7 +204,7 @@ class TestStop:
 
 class TestTrainingStatus:
     def test_finished_stopped_diverged_and_failed_runs_have_ended(self):
-        assert [status for status in TrainingStatus if status.ended] == ["finished", "stopped", "diverged", "failed"]
+        assert [status for status in TrainingStatus if status.ended] == ["finished", "stopped", "diverged", "failed", "abandoned"]
 
     def test_only_finished_and_stopped_runs_succeeded(self):
         assert [status for status in TrainingStatus if status.succeeded] == ["finished", "stopped"]

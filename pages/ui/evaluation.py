@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from core.data import load_mnist
-from pages.ui import models
+from pages.ui import models, quotas
 
 if TYPE_CHECKING:
     from core.evaluate import Evaluation
@@ -31,6 +31,10 @@ def evaluation_for(choice: models.ModelChoice, count: int) -> Evaluation:
     with lock:
         if key in store:
             return store[key]
+    refusal = quotas.evaluation_refusal(models.loaded(choice).recognizer.model, count)
+    if refusal is not None:  # too many evaluations from this session, or the memory is not there
+        st.warning(refusal)
+        st.stop()
     data = load_mnist()
     bar = st.progress(0.0, text=f"Evaluating {choice.label} on {count:,} test images…")
     evaluation = evaluate_model(

@@ -12,7 +12,7 @@ import streamlit as st
 
 from core.modelfile import MAX_MODEL_BYTES, SHIPPED_MODEL, ModelCard, ModelFileError, check_model_file, read_card
 from core.wording import duration, plural
-from pages.ui import sessions
+from pages.ui import quotas, sessions
 from pages.ui.text import literal
 
 if TYPE_CHECKING:
@@ -42,7 +42,15 @@ class LoadedModel:
 
     def explainer(self) -> Explainer:
         """Grad-CAM, saliency and feature maps for this model; raises ValueError for a model without convolutions."""
-        return _load_explainer(self.key, self.recognizer)
+        if not sessions.owns(self.choice.path):
+            return _load_explainer(self.key, self.recognizer)
+        own: dict[ModelKey, Explainer] = st.session_state.setdefault("models_explainers", {})  # goes with the session
+        if self.key not in own:
+            from core.explain import Explainer
+
+            own.clear()  # one session's own explainer at a time: each holds its model's graph
+            own[self.key] = Explainer(self.recognizer.model)
+        return own[self.key]
 
 
 def model_key(choice: ModelChoice) -> ModelKey:
@@ -116,6 +124,8 @@ def loaded(choice: ModelChoice) -> LoadedModel:
         from core.inference import Recognizer
 
         own[key] = Recognizer.load(choice.path)
+        while len(own) > sessions.MAX_LOADED_MODELS:  # the oldest loaded goes; it loads again if chosen again
+            del own[next(iter(own))]
     return LoadedModel(choice, key, own[key])
 
 
@@ -153,6 +163,9 @@ def take_upload(key: str, *, make_active: bool) -> tuple[str, str, str | None] |
     if upload is None or st.session_state.get(f"{key}_done") == upload.file_id:
         return None
     st.session_state[f"{key}_done"] = upload.file_id
+    refusal = quotas.upload_refusal()
+    if refusal is not None:
+        return "error", f"{upload.name}: {refusal[0].lower()}{refusal[1:]}", None
     try:
         path = _checked_upload(upload.getvalue() if upload.size <= MAX_MODEL_BYTES else None, upload.name)
         label = add_model(f"Uploaded: {upload.name}", path, read_card(path), make_active=make_active)

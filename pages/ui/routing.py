@@ -53,3 +53,23 @@ def session_is_connected(session_id: str) -> bool:
     from streamlit.runtime import Runtime
 
     return not Runtime.exists() or Runtime.instance().is_active_session(session_id)
+
+
+def disconnected_sessions() -> list[str]:
+    """Ids of the sessions the server keeps for a browser that may reconnect (no browser connected now)."""
+    from streamlit.runtime import Runtime
+
+    if not Runtime.exists():
+        return []
+    manager = getattr(Runtime.instance(), "_session_mgr", None)  # NOTE: the runtime lists only active sessions publicly
+    if manager is None or not hasattr(manager, "list_sessions"):  # AppTest's stand-in runtime
+        return []
+    return [info.session.id for info in manager.list_sessions() if not manager.is_active_session(info.session.id)]
+
+
+def close_session(session_id: str) -> None:
+    """Shut a session down for good: its session state and its media files (download links) are dropped."""
+    from streamlit.runtime import Runtime
+
+    if Runtime.exists():
+        Runtime.instance().close_session(session_id)

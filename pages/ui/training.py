@@ -80,7 +80,7 @@ def current_job() -> TrainingJob | None:
 def start_job(config: TrainConfig, name: str) -> TrainingJob | None:
     """Start a run on a background thread as this session's job, or return None while another session's run goes."""
     save_to = sessions.session_folder() / unique_model_path(name).name  # this visitor's model, nobody else's
-    job = _training_slot().start(config, save_to=save_to, name=name)
+    job = _training_slot().start(config, save_to=save_to, name=name, owner_alive=sessions.owner_alive())  # ends if the tab closes
     if job is not None:
         st.session_state["train_job"] = job
     return job

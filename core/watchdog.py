@@ -1,0 +1,56 @@
+"""Ending a training whose visitor has gone (tab closed): a Keras callback that aborts it, so nothing is saved."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import keras
+
+from core.progress import TrainingAbandoned
+
+# A dropped connection that comes back within this keeps its training (a reload, a phone waking up).
+ABSENCE_SECONDS = 10.0
+CHECK_SECONDS = 2.0  # how often, at most, the owner is asked after; asking costs a lock in Streamlit's runtime
+
+
+class AbandonWhenOwnerGone(keras.callbacks.Callback):
+    """Raise TrainingAbandoned once `owner_alive()` has answered False for ABSENCE_SECONDS, between batches.
+
+    NOTE: raising (not `stop_training`) skips what `train` does after fit: evaluating and calibrating the partly
+    trained model and saving it. The check runs when a batch begins, which Keras always calls on the training thread:
+    its batch-end hooks run on a callback thread whose queue, with small batches on a busy machine, falls minutes
+    behind the training.
+    """
+
+    async_safe = True
+
+    def __init__(self, owner_alive: Callable[[], bool], absence: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.owner_alive, self.clock = owner_alive, clock
+        self.absence = ABSENCE_SECONDS if absence is None else absence
+        self._checked = float("-inf")
+        self._gone_since: float | None = None
+
+    def check(self) -> None:
+        """Raise TrainingAbandoned if the owner has been gone long enough (asks at most every CHECK_SECONDS)."""
+        now = self.clock()
+        if now - self._checked < min(CHECK_SECONDS, self.absence):
+            return
+        self._checked = now
+        if self.owner_alive():
+            self._gone_since = None
+        elif self._gone_since is None:
+            self._gone_since = now
+        if self._gone_since is not None and now - self._gone_since >= self.absence:
+            raise TrainingAbandoned("The visitor who started this training left, so it was stopped and its model discarded.")
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.check()
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.check()
+
+    def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.check()
