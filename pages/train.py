@@ -7,9 +7,11 @@ ensure_app_navigation()
 
 import streamlit as st
 
+from core.architecture import problem
 from core.config import TrainConfig
 from core.data import REMEDY, DatasetError, mnist_available
 from pages.ui import charts, controls, quotas
+from pages.ui.links import read_link, write_link
 from pages.ui.text import literal
 from pages.ui.training import (
     RunRecord,
@@ -42,11 +44,16 @@ busy = job is not None and job.busy
 runs: list[RunRecord] = st.session_state.setdefault("train_runs", [])
 
 st.button("Quick demo settings (2 epochs on 6,000 images)", on_click=controls.apply_preset, args=(QUICK,), disabled=busy, key="train_quick")
+read_link()  # a link a teacher sent sets the controls
+link_notes = st.container()  # what the link carried that could not be used, said once the controls are drawn
 config = controls.config_controls(TrainConfig(), disabled=busy)
+for link_problem in write_link(config):
+    link_notes.warning(link_problem, icon=":material/link_off:")
+refused = problem(config)  # a network that cannot be built is refused here, before training
 
 name = st.text_input("Model name", "my_cnn", max_chars=40, key="train_name", disabled=busy)
 buttons = st.container(horizontal=True)  # each button as wide as its label: a narrow column cut "Start training" short
-if buttons.button("Start training", type="primary", icon=":material/play_arrow:", disabled=busy, key="train_start"):
+if buttons.button("Start training", type="primary", icon=":material/play_arrow:", disabled=busy or refused is not None, key="train_start"):
     refusal = quotas.training_refusal(config)  # too many runs, or not enough memory: one sentence
     if refusal is not None:
         st.warning(refusal)
@@ -56,6 +63,8 @@ if buttons.button("Start training", type="primary", icon=":material/play_arrow:"
         st.rerun()  # the controls and Start above were drawn enabled; redraw them disabled while the run goes
 if buttons.button("Stop", icon=":material/stop:", disabled=not busy, key="train_stop") and job is not None:
     job.stop()
+if refused is not None:
+    st.warning(f"{refused} (Network tab)", icon=":material/block:")
 
 
 @st.fragment(run_every=0.5 if busy else None)

@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 
 from core.config import TrainConfig, parameters
+from pages.ui import architecture
 
 LEARNING_RATES = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
 GROUP_ORDER = ("Training", "Network", "Data", "Augmentation", "Scale")
@@ -36,6 +37,9 @@ def config_controls(defaults: TrainConfig, *, disabled: bool = False) -> TrainCo
     tabs = st.tabs(list(GROUP_ORDER))
     for group, tab in zip(GROUP_ORDER, tabs, strict=True):
         with tab:
+            if group == "Network":  # a column per convolution block and dense layer, not two columns of controls
+                values |= architecture.network_controls(defaults, _widget, disabled, chosen=values)
+                continue
             members = [spec for spec in fields if spec.metadata["group"] == group]
             columns = st.columns(2)
             for index, spec in enumerate(members):
