@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from resources import require
 
 import core  # noqa: F401  (first: it loads pylibsrtp before anything can import TensorFlow; see core/__init__.py)
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 import streamlit.testing.v1.app_test as app_test_module
+from resources import wait_until
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
@@ -301,7 +302,7 @@ def stopped(mnist, tmp_path_factory):
         at.button(key="train_start").click().run()
         job = at.session_state["train_job"]
         first_label = at.progress[0].text if at.progress else ""
-        assert wait_until(lambda: job.progress().eta_seconds is not None or not job.running), "no time left was measured"
+        assert wait_until(lambda: job.progress().eta_seconds is not None or not job.running, TRAIN_TIMEOUT), "no time left was measured"
         at.run()
         measured_label = at.progress[0].text
         other_visitor = open_app(PAGES["Train"])
@@ -310,15 +311,6 @@ def stopped(mnist, tmp_path_factory):
         assert job.wait(timeout=TRAIN_TIMEOUT), "the stopped run did not end in time"
         at.run()  # the progress fragment sees the stopped job, records the run and reruns the page
     return SimpleNamespace(at=at, job=job, first_label=first_label, measured_label=measured_label, other_visitor=other_visitor)
-
-
-def wait_until(condition, timeout: float = TRAIN_TIMEOUT) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.mark.usefixtures("routed")

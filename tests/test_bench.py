@@ -10,17 +10,16 @@ import math
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from resources import REPO
 
 from benchmarks import latency
 from benchmarks.latency import raw_crops, with_model_predict
 from benchmarks.plan import FULL, QUICK
 from benchmarks.report import report_table
 
-REPO = Path(__file__).resolve().parent.parent
 SECTIONS = ("machine", "single_digit", "agreement", "explain", "webcam", "training", "startup", "memory", "distribution", "verdicts")
 LATENCIES = {
     "single_digit": ("predict_ms", "classify_ms", "model_call_ms"),

@@ -8,17 +8,16 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from resources import REPO
 
 from core.cli import main
 from core.config import parameters
 from core.model import SHIPPED_MODEL, read_card
 
-REPO = Path(__file__).resolve().parent.parent
 COMMANDS = ["train", "personalize", "evaluate", "predict", "info", "measure", "bench"]
 SINGLE_DIGITS = (0, 1, 2)  # indices of MNIST test digits written to PNG files
 ROW_DIGITS = (3, 4, 5, 6)

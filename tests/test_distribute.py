@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
-
-from tests.conftest import REPO
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return probe.getsockname()[1]
+from resources import REPO, free_port
 
 
 def _train_command(output: str) -> list[str]:
@@ -29,7 +21,7 @@ def _train_command(output: str) -> list[str]:
 @pytest.mark.slow
 class TestMultiWorkerTraining:
     def test_two_workers_train_in_step_and_only_the_chief_saves(self, mnist, tmp_path):
-        ports = [_free_port(), _free_port()]
+        ports = [free_port(), free_port()]
         cluster = {"worker": [f"localhost:{port}" for port in ports]}
         workers = []
         for index in (0, 1):

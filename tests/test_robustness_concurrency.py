@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from resources import REPO
 
 from core.config import TrainConfig
 from core.data import Mnist
@@ -22,7 +23,6 @@ from core.jobs import TrainingJob
 from core.model import SHIPPED_MODEL, ModelCard, build_model, load_model, save_model
 from core.modelfile import unique_model_path, user_models_dir
 
-REPO = Path(__file__).resolve().parent.parent
 SMALL = TrainConfig(conv1_filters=4, conv2_filters=4, dense1_units=16)
 
 # Saves the same model over and over to one path; version N has every output bias equal to N and a card saying N,

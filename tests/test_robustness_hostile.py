@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import pytest
 from keras import layers
-from resources import assert_one_line_error
+from resources import REPO, assert_one_line_error
 
 from core.config import TrainConfig
 from core.model import (
@@ -35,7 +35,6 @@ from core.model import (
     save_model,
 )
 
-REPO = Path(__file__).resolve().parent.parent
 MEMORY_BOUND_MB = 300  # over the baseline of a process that has loaded the shipped model
 DISK_BOUND_MB = 100
 

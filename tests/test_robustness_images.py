@@ -14,11 +14,10 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
-from resources import assert_one_line_error
+from resources import REPO, assert_one_line_error
 
 from core.imageio import MAX_PIXELS, ImageFileError, read_image_bytes, read_image_file
 
-REPO = Path(__file__).resolve().parent.parent
 DIGIT_INDEX = 0  # MNIST test image 0: a clearly written 7
 # TensorFlow's C++ start-up lines (absl) go to stderr before Python runs; they are not the CLI's own output.
 TENSORFLOW_CHATTER = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|[IWE]\d{4} )")

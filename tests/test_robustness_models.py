@@ -14,12 +14,11 @@ import keras
 import numpy as np
 import pytest
 from keras import layers
-from resources import assert_one_line_error
+from resources import REPO, assert_one_line_error
 
 from core.config import TrainConfig
 from core.model import MAX_MODEL_BYTES, ModelCard, ModelFileError, build_model, check_model_file, load_model, save_model
 
-REPO = Path(__file__).resolve().parent.parent
 TENSORFLOW_CHATTER = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|[IWE]\d{4} )")
 PAYLOAD_MODULE = "robustness_payload"  # a module that writes a marker file the moment it is imported
 

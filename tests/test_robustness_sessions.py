@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
+from resources import REPO
 from streamlit.testing.v1 import AppTest
 
 from core.model import ModelCard, save_model
 
-REPO = Path(__file__).resolve().parent.parent
 # What a visitor could name a file or write in a card: an image fetched from another host (a tracking pixel),
 # a link, HTML, a formula, Streamlit's coloured text and an emoji code.
 HOSTILE_TEXT = "![t](http://127.0.0.1:9/track.png) [click me](http://127.0.0.1:9/) <img src=x> $\\frac{1}{0}$ :red[red] :smile: *em* `code`"

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from resources import REPO
 
 from core import serving
 from core.inference import Recognizer
 from core.model import SHIPPED_MODEL, ModelCard, save_model
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 class TestTheShippedModel:

@@ -9,6 +9,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
+from resources import wait_until
 
 from core.augment import FitToBox, augmentation_preview
 from core.config import TrainConfig, parameters
@@ -26,15 +27,6 @@ NO_AUGMENTATION = {spec.name: False for spec in parameters() if spec.name.starts
 TINY = TrainConfig(epochs=2, train_size=400, batch_size=64, validation_split=0.2, seed=11, **NO_AUGMENTATION)
 # Long enough (two epochs of about 90 batches) that a stop after a few batches lands well inside the first epoch.
 STOPPABLE = TrainConfig(epochs=2, train_size=3000, batch_size=32, validation_split=0.1, seed=5)
-
-
-def wait_until(condition, timeout: float = 300.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
@@ -69,7 +61,7 @@ def stopped_job(mnist_short_test, tmp_path_factory):
     folder = tmp_path_factory.mktemp("stopped")
     job = TrainingJob(STOPPABLE, mnist_short_test, save_to=folder / "stopped.keras", name="stopped").start()
     running_at_start = job.running
-    wait_until(lambda: job.progress().steps_done >= 3 or not job.running)
+    wait_until(lambda: job.progress().steps_done >= 3 or not job.running, 300.0, poll=0.01)
     job.stop()
     after_stop = (job.status, job.busy)
     job.stop()

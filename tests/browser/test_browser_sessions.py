@@ -67,7 +67,7 @@ def model_options(app: App) -> list[str]:
     return [option.strip() for option in options]
 
 
-def wait_until(condition, seconds: float) -> float:
+def seconds_until(condition, seconds: float) -> float:
     """Poll `condition` every 0.5 s; -> seconds it took (fails after `seconds`)."""
     started = time.monotonic()
     while not condition():
@@ -127,9 +127,9 @@ class TestTwoVisitors:
         first, second, link, _ = visitors
         first.page.context.close()
 
-        stopped = wait_until(lambda: ABANDONED_LINE in server.log(), GONE_WITHIN)
-        removed = wait_until(lambda: not session_folders(server), GONE_WITHIN)
-        expired = wait_until(lambda: second.page.request.get(link).status == 404, GONE_WITHIN)
+        stopped = seconds_until(lambda: ABANDONED_LINE in server.log(), GONE_WITHIN)
+        removed = seconds_until(lambda: not session_folders(server), GONE_WITHIN)
+        expired = seconds_until(lambda: second.page.request.get(link).status == 404, GONE_WITHIN)
 
         print(f"A's training stopped {stopped:.0f} s after its tab closed; files gone {removed:.0f} s later, link {expired:.0f} s")
         assert not session_folders(server)
