@@ -54,6 +54,7 @@ class TestEvaluate:
     def test_metrics_show_accuracy_loss_and_mistakes_on_the_test_set(self, app):
         app.open("evaluate")
         expect(app.keyed("eval-metrics")).to_contain_text("Accuracy")
+        expect(app.keyed("eval-metrics")).to_contain_text("Mistakes")
         shown = metrics(app)
         mistakes, images = as_count(shown["Mistakes"]), as_count(shown["Test images"])
         assert images == 10_000
@@ -66,6 +67,8 @@ class TestEvaluate:
         cells = app.keyed("eval_confusion").locator("g.heatmap-label text")
         expect(cells).to_have_count(100)
         counts = [as_count(text) for text in cells.all_text_contents()]  # row by row: true digit 0..9
+        app.wait_until_idle()  # the page may still be rerunning: read the metrics once it has finished
+        expect(app.keyed("eval-metrics")).to_contain_text("Mistakes")
         shown = metrics(app)
         assert sum(counts) == as_count(shown["Test images"])
         assert sum(counts) - sum(counts[digit * 11] for digit in range(10)) == as_count(shown["Mistakes"])
