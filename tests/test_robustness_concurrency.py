@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from resources import REPO
+from resources import REPO, wait_until
 
 from core.config import TrainConfig
 from core.data import Mnist
@@ -45,15 +45,6 @@ while True:
 """
 
 
-def wait_for(condition, timeout: float = 300.0, pause: float = 0.001) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(pause)
-    return False
-
-
 def saved_version(path: Path) -> tuple[int, int]:
     """(version on the card, version in the weights) of a model written by SAVE_FOREVER."""
     model, card = load_model(path)
@@ -73,7 +64,7 @@ class TestKilledWhileSaving:
             assert saver.stdout.readline().strip() == "1"  # one complete save is on disk
             time.sleep(random.Random(seed).uniform(0.0, 1.0))
             # Kill while a save is under way: its temporary file exists from the first byte to the rename.
-            assert wait_for(lambda: any(path.name.startswith(".model-") for path in tmp_path.iterdir()))
+            assert wait_until(lambda: any(path.name.startswith(".model-") for path in tmp_path.iterdir()), 300.0, poll=0.001)
         finally:
             saver.send_signal(signal.SIGKILL)
             saver.wait(timeout=60)
