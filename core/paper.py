@@ -23,6 +23,9 @@ PAGE_STRONG_INK = 0.05
 PAGE_WEAK_INK = 0.025
 
 
+_THUMB_REACH = np.ones((7, 7), np.uint8)  # pixels around a thumb where its outline and shadow lie
+
+
 def page_ink_map(image: np.ndarray) -> InkMap:
     """Find handwriting on a photographed page: ink is what is darker than the paper around it.
 
@@ -57,7 +60,11 @@ def page_ink_map(image: np.ndarray) -> InkMap:
         mask, darkness, printed = _page_mask(*_darkness(cv2.medianBlur(levels, 3)))
     if colour is not None:
         # A thumb holding the sheet: its outline and shading are darker than the paper, but no pen writes in skin.
-        mask = cv2.subtract(mask, _skin(colour))
+        # What is left of its outline and shadow touches it; digits are written clear of the thumb.
+        skin = _skin(colour)
+        if skin.any():
+            mask = cv2.subtract(mask, skin)
+            mask = cv2.subtract(mask, _grown_from(mask, cv2.bitwise_and(mask, cv2.dilate(skin, _THUMB_REACH))))
     return InkMap(
         ink=np.minimum(darkness, 1.0),
         mask=mask,
