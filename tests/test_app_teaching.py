@@ -167,9 +167,11 @@ class TestTheSpaceItLearns:
 def test_a_dot_clicked_on_the_map_is_the_test_image_shown():
     from pages.ui.embedding import selected_indices
 
-    clicked = {"points": [{"curve_number": 3, "point_index": 12, "customdata": [4021, 3, 0.99]}], "point_indices": [12]}
+    # As the browser sends it: numpy customdata reaches Plotly as a typed array, whose row comes back as an object.
+    clicked = {"points": [{"curve_number": 3, "point_index": 12, "customdata": {"0": 4021, "1": 3, "2": 0.99}}], "point_indices": [12]}
 
     assert selected_indices(clicked) == [4021]
+    assert selected_indices({"points": [{"customdata": [17, 2, 0.5]}, {"customdata": [17, 2, 0.5]}]}) == [17]
     assert selected_indices({"points": [], "point_indices": []}) == []
 
 

@@ -216,8 +216,10 @@ def learned_space(
         render_mode="webgl",
         color_discrete_sequence=px.colors.qualitative.Plotly,  # ten colours, one per digit
     )
+    picked = dict(selected=dict(marker=dict(size=10)), unselected=dict(marker=dict(opacity=0.35)))  # the map stays readable
     figure.update_traces(
         marker=dict(size=4, opacity=0.7),
+        **picked,
         hovertemplate="test image #%{customdata[0]}: a %{fullData.name}, read %{customdata[1]} (%{customdata[2]:.0%})<extra></extra>",
     )
     wrong = np.flatnonzero(predictions != labels)
@@ -227,6 +229,7 @@ def learned_space(
         mode="markers",
         name=f"read wrong ({len(wrong)})",
         marker=dict(symbol="x", size=8, color="black", line=dict(width=1)),
+        **picked,
         customdata=np.stack([wrong, predictions[wrong], confidences[wrong]], axis=1),
         text=labels[wrong].astype(str),
         hovertemplate="test image #%{customdata[0]}: a %{text}, read %{customdata[1]} (%{customdata[2]:.0%})<extra></extra>",

@@ -82,8 +82,14 @@ def map_for(choice: models.ModelChoice) -> DigitMap | None:
 
 def selected_indices(selection: Mapping[str, Any]) -> list[int]:
     """The test images picked on the map (customdata[0] of each selected point), in the order they were picked."""
-    picked = [int(point["customdata"][0]) for point in selection.get("points", []) if point.get("customdata")]
+    picked = [_first(point["customdata"]) for point in selection.get("points", []) if point.get("customdata")]
     return list(dict.fromkeys(picked))
+
+
+def _first(values: list[Any] | dict[str, Any]) -> int:
+    # NOTE: numpy customdata reaches the browser packed as typed arrays, and a typed array row comes back from the
+    # browser as an object keyed "0", "1", ... rather than as a list.
+    return int(values[0] if isinstance(values, list) else values["0"])
 
 
 def offer(choice: models.ModelChoice) -> None:

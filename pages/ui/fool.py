@@ -43,7 +43,7 @@ def show(model: LoadedModel, digits: Sequence[DigitReading]) -> None:
         return
     digit = chosen(digits, "Fool which digit?", "draw_fool_digit")
     settings = st.columns(3)
-    method = settings[0].radio("Method", list(METHODS), key="draw_fool_method")
+    method = settings[0].radio("Method", list(METHODS), index=1, key="draw_fool_method")  # the smaller change by default
     budget = settings[1].slider(
         "Size of the change",
         0.0,
@@ -61,7 +61,8 @@ def show(model: LoadedModel, digits: Sequence[DigitReading]) -> None:
         (charts.pixels(attack.changed, PANEL_SCALE), f"The changed drawing: the network reads a {attack.digit}."),
     ]
     for column, (picture, caption) in zip(st.columns(3), pictures, strict=True):
-        column.image(picture, caption=caption, clamp=True, width=28 * PANEL_SCALE)
+        # PNG, not the default JPEG: its artefacts would be a change of their own, as large as the smallest budgets.
+        column.image(picture, caption=caption, clamp=True, width=28 * PANEL_SCALE, output_format="PNG")
     st.markdown(verdict(attack))
     st.plotly_chart(charts.probabilities(attack.probabilities, "Probabilities of the changed drawing"), key="draw_fool_probabilities")
     st.caption(WHY)

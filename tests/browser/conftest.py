@@ -99,11 +99,15 @@ class App:
     def exceptions(self) -> Locator:
         return self.page.locator("[data-testid='stException']")
 
-    def screenshot(self, name: str) -> Path:
+    def screenshot(self, name: str, element: Locator | None = None) -> Path:
+        """The tab as shown, or only `element` (a smaller picture of one view, for the README)."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
         self.page.mouse.move(0, 0)  # no hover effects (the video's controls) in the picture
-        self.page.screenshot(path=path)
+        if element is None:
+            self.page.screenshot(path=path)
+        else:
+            element.screenshot(path=path)
         return path
 
 
