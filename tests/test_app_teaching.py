@@ -258,3 +258,20 @@ class TestFoolIt:
         assert len(captions) == 3
         assert captions[0].endswith("a 7.") and captions[1].startswith("The change, amplified") and "up to 0.30" in captions[1]
         assert any(caption.value.startswith("Why this matters") for caption in fool_page.get_by_key("draw-fool").caption)
+
+
+class TestYourDrawingOnTheMap:
+    def test_a_drawn_seven_is_placed_among_the_sevens(self, fool_page):
+        fool_page.toggle(key="draw_map_on").set_value(True).run()
+        traces = chart(fool_page, "draw_map_chart")["data"]
+        digits, star = traces[:10], traces[-1]
+        points = np.concatenate([np.stack([plotly_values(trace["x"]), plotly_values(trace["y"])], axis=1) for trace in digits])
+        labels = np.concatenate([np.full(len(plotly_values(trace["x"])), int(trace["name"])) for trace in digits])
+        where = np.array([plotly_values(star["x"])[0], plotly_values(star["y"])[0]])
+        nearest = labels[np.argsort(np.linalg.norm(points - where, axis=1))[:10]]
+
+        assert not fool_page.exception
+        assert star["name"] == "your drawing" and list(star["text"]) == ["your 7"]
+        assert (nearest == 7).mean() >= 0.5
+        captions = [caption.value for caption in fool_page.get_by_key("draw-map").caption]
+        assert captions[0].startswith("The star *your 7*: the 10 test digits nearest to it on the map are ")

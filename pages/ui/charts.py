@@ -188,12 +188,18 @@ def confidence_histogram(confidences: np.ndarray, correct: np.ndarray) -> go.Fig
 
 
 def learned_space(
-    points: np.ndarray, labels: np.ndarray, predictions: np.ndarray, confidences: np.ndarray, explained: np.ndarray
+    points: np.ndarray,
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    confidences: np.ndarray,
+    explained: np.ndarray,
+    drawings: Sequence[tuple[str, np.ndarray]] = (),
 ) -> go.Figure:
     """Digits on the 2-D map of a network's last hidden layer: a colour per true digit, a cross on each mistake.
 
     points: (n, 2); labels, predictions, confidences: (n,); explained: (2,) the share of the variation along each axis.
     Every point carries [test image index, digit read, confidence] as customdata, for hover and selection.
+    drawings: (name, (2,) point) of a visitor's own drawings, drawn as labelled stars on top.
     """
     import plotly.express as px
 
@@ -234,6 +240,18 @@ def learned_space(
         text=labels[wrong].astype(str),
         hovertemplate="test image #%{customdata[0]}: a %{text}, read %{customdata[1]} (%{customdata[2]:.0%})<extra></extra>",
     )
+    if drawings:
+        names, placed = [name for name, _ in drawings], np.stack([point for _, point in drawings])  # (drawings, 2)
+        figure.add_scatter(
+            x=placed[:, 0],
+            y=placed[:, 1],
+            mode="markers+text",
+            name="your drawing",
+            text=names,
+            textposition="top center",
+            marker=dict(symbol="star", size=18, color="gold", line=dict(width=1.5, color="black")),
+            hovertemplate="%{text}<extra></extra>",
+        )
     figure.update_layout(
         xaxis=dict(title=f"first direction ({explained[0]:.0%} of the variation)", zeroline=False),
         yaxis=dict(title=f"second direction ({explained[1]:.0%})", zeroline=False),

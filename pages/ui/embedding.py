@@ -1,20 +1,21 @@
-"""The space a model learns, for the Evaluate page: the map of 5,000 test digits, computed once per model and shared."""
+"""The space a model learns: the map of 5,000 test digits (Evaluate), computed once per model, and drawings placed on it (Draw)."""
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
-from core.data import load_mnist
+from core.data import REMEDY, load_mnist, mnist_available
 from pages.ui import charts, models, quotas, sessions
 
 if TYPE_CHECKING:
     from core.embedding import LearnedSpace
+    from core.inference import DigitReading
 
 MAP_COUNT = 5000  # test images on the map: enough for every digit's cloud, few enough to draw at once in a browser
 SHOWN_NEIGHBOURS = 7
@@ -49,7 +50,7 @@ def map_for(choice: models.ModelChoice) -> DigitMap | None:
 
     key = models.model_key(choice)
     lock, shared = _store()
-    own: dict[models.ModelKey, DigitMap] = st.session_state.setdefault("eval_maps", {})
+    own: dict[models.ModelKey, DigitMap] = st.session_state.setdefault("embedding_maps", {})
     store: Mapping[models.ModelKey, DigitMap] = own if sessions.owns(choice.path) else shared
     with lock:
         if key in store:
@@ -127,3 +128,30 @@ def show_digit(space: LearnedSpace, index: int) -> None:
         caption = f"#{shown}: a {label}" + ("" if read == label else f", read {read}")
         column.image(charts.pixels(images[shown] / 255.0, 3), caption=caption, clamp=True)
     st.caption(f"Test image #{index} (first) and its {SHOWN_NEIGHBOURS} nearest neighbours on the map.")
+
+
+def offer_placing(model: models.LoadedModel, digits: Sequence[DigitReading]) -> None:
+    """Draw's drawings placed on the map of the active model's learned space, off by default (TensorFlow, 5,000 images)."""
+    with st.container(key="draw-map"):
+        st.subheader("Where your drawing lies")
+        question = f"Place my drawing on the map of {MAP_COUNT:,} test digits"
+        if not st.toggle(question, key="draw_map_on", help="The map from the Evaluate page; a few seconds the first time."):
+            return
+        if not mnist_available():
+            st.info(f"The map needs the MNIST test images. {REMEDY}")
+            return
+        digit_map = map_for(model.choice)
+        if digit_map is None:
+            return
+        show_drawings(digit_map.space, digits)
+
+
+def show_drawings(space: LearnedSpace, digits: Sequence[DigitReading]) -> None:
+    """The map with a star for each drawing, and the test digits nearest to each."""
+    names = [f"your {digit.digit}" if len(digits) == 1 else f"#{index + 1}: {digit.digit}" for index, digit in enumerate(digits)]
+    placed = [(name, space.place(digit.model_input)) for name, digit in zip(names, digits, strict=True)]
+    figure = charts.learned_space(space.points, space.labels, space.predictions, space.confidences, space.projection.explained, placed)
+    st.plotly_chart(figure, key="draw_map_chart")
+    for name, point in placed:
+        nearest = ", ".join(str(label) for label in space.labels[space.neighbours(point, 10)])
+        st.caption(f"The star *{name}*: the 10 test digits nearest to it on the map are {nearest}.")

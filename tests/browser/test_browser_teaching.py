@@ -1,4 +1,4 @@
-"""Issue 17's views in Chromium: the map of the space the model learns (Evaluate), and fooling it with a drawing (Draw)."""
+"""Issue 17's views in Chromium: a network shared in a link (Train), the map of the space it learns (Evaluate), fool it (Draw)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,20 @@ POINT_ON_SCREEN = """([name]) => {
     const {xaxis, yaxis} = plot._fullLayout, box = plot.getBoundingClientRect();
     return {x: box.left + xaxis._offset + xaxis.d2p(trace.x[0]), y: box.top + yaxis._offset + yaxis.d2p(trace.y[0])};
 }"""
+
+
+class TestASharedNetwork:
+    def test_a_link_opens_train_with_its_network_in_the_layer_table(self, new_app):
+        # TrainConfig(conv_blocks=3, conv3_batchnorm=True, dense_layers=2): 138,698 parameters (core.architecture).
+        app = new_app(viewport={"width": 1280, "height": 1600})
+        app.open("train?conv_blocks=3&conv3_batchnorm=1&dense_layers=2")
+        app.page.get_by_role("tab", name="Network").click()
+        table = app.keyed("train-architecture")
+
+        expect(table).to_contain_text("138,698")
+        expect(table).to_contain_text("Grad-CAM on Draw reads the last convolution, conv3.")
+        assert "conv_blocks=3" in app.page.url and not app.exceptions().count()
+        app.screenshot("train-network", app.page.get_by_role("tabpanel", name="Network"))
 
 
 class TestTheSpaceItLearns:
@@ -98,3 +112,23 @@ class TestFoolIt:
         assert not app.exceptions().count()
         section.scroll_into_view_if_needed()
         app.screenshot("draw-fool", section)
+
+
+class TestYourDrawingOnTheMap:
+    def test_a_drawn_seven_is_a_star_among_the_sevens(self, new_app):
+        app = new_app(viewport={"width": 1280, "height": 1800})
+        open_draw(app)
+        draw_with_mouse(app.page, strokes_for("7"))
+        expect(app.keyed("draw-digit")).to_have_text("7")
+        app.keyed("draw_map_on").get_by_text("Place my drawing on the map of 5,000 test digits").click()
+        section = app.keyed("draw-map")
+
+        expect(section).to_contain_text("The star your 7: the 10 test digits nearest to it on the map are")
+        app.wait_until_idle()
+        star = app.page.evaluate("() => document.querySelector('.st-key-draw_map_chart .js-plotly-plot')._fullData.at(-1).text")
+        assert star == ["your 7"]
+        nearest = re.search(r"on the map are ([\d, ]+)\.", section.inner_text()).group(1).split(", ")
+        assert len(nearest) == 10 and max(DIGITS, key=nearest.count) == "7"  # measured: 5 of the 10 are 7s, 4 are 9s
+        assert not app.exceptions().count()
+        section.scroll_into_view_if_needed()
+        app.screenshot("draw-map", section)
