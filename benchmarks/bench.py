@@ -28,6 +28,10 @@ from benchmarks.plan import (
     CHART_INTERVAL,
     CLASSIFY_P50_MS,
     CLASSIFY_SPEEDUP,
+    EMBEDDING_IMAGES,
+    EMBEDDING_S,
+    EXPLAIN_P95_MS,
+    FOOL_P95_MS,
     FULL,
     QUICK,
     READ_P95_MS,
@@ -37,6 +41,7 @@ from benchmarks.plan import (
     Plan,
 )
 from benchmarks.startup import startup
+from benchmarks.teaching import embedding, fooling
 from benchmarks.training_speed import training, training_pair
 
 
@@ -61,6 +66,9 @@ def bench(model_path: str | os.PathLike[str], quick: bool = False) -> dict[str, 
     results["agreement"] = agreement(recognizer, crops[: plan.agreement_images], data.y_test[: plan.agreement_images])
     results["explain"] = explanation(recognizer, crops[: plan.agreement_images])
     clock("single_digit")
+    results["fool"] = fooling(recognizer, crops[: plan.agreement_images])
+    results["embedding"] = embedding(recognizer.model, data.x_test[:EMBEDDING_IMAGES], data.y_test[:EMBEDDING_IMAGES])
+    clock("teaching")
     frames, numbers = camera_frames(data.x_test, data.y_test, plan)
     results["webcam"] = webcam(recognizer, frames, numbers, plan)
     clock("webcam")
@@ -198,6 +206,9 @@ def verdicts(results: dict[str, Any]) -> dict[str, bool]:
         "model_loaded_once": startup["model_loads"] == 1,
         "serving_memory": memory["serving_peak_mb"] <= SERVING_MB,
         "training_memory": memory["training_peak_mb"] <= TRAINING_MB,
+        "explain_p95": results["explain"]["explain_ms"]["p95"] <= EXPLAIN_P95_MS,
+        "fool_p95": max(results["fool"]["fgsm_ms"]["p95"], results["fool"]["iterative_ms"]["p95"]) <= FOOL_P95_MS,
+        "embedding_time": results["embedding"]["first_s"] <= EMBEDDING_S,
         "mirrored_trains": distribution["mirrored"]["trained"],
         "multi_worker_trains": distribution["multi_worker"]["trained"],
     }

@@ -17,6 +17,11 @@ SERVING_MB = 1024.0  # peak RSS of the app serving Draw and Webcam
 TRAINING_MB = 1536.0  # peak RSS while training on the full MNIST training set
 CHART_INTERVAL = 0.25  # seconds between chart points: ProgressMonitor's default interval
 STREAMLIT_RERUN_INTERVAL = 0.5  # the Webcam and Train pages rerun a fragment every 0.5 s
+# The teaching views (issue 17), for the shipped model on this machine.
+EXPLAIN_P95_MS = 150.0  # Draw's "inside the network" per drawing
+FOOL_P95_MS = 150.0  # Draw's "fool it" per drawing, with either method
+EMBEDDING_S = 10.0  # Evaluate's map of the learned space: 5,000 test images through the network, then PCA
+EMBEDDING_IMAGES = 5000
 
 
 class BenchError(RuntimeError):

@@ -46,7 +46,7 @@ class LearnedSpace:
         model: keras.Model,
         images: np.ndarray,
         labels: np.ndarray,
-        on_progress: Callable[[float], None] | None = None,
+        on_progress: Callable[[float], object] | None = None,
     ) -> None:
         """images: (n, 28, 28) uint8 or float in [0, 1] as MNIST stores them; labels: (n,) digits."""
         import keras
@@ -66,7 +66,7 @@ class LearnedSpace:
         self.predictions = probabilities.argmax(axis=1)
         self.confidences = probabilities.max(axis=1)
 
-    def _run(self, images: np.ndarray, on_progress: Callable[[float], None] | None) -> tuple[np.ndarray, np.ndarray]:
+    def _run(self, images: np.ndarray, on_progress: Callable[[float], object] | None) -> tuple[np.ndarray, np.ndarray]:
         features, probabilities = [], []
         for start in range(0, len(images), BATCH):
             batch = images[start : start + BATCH].reshape(-1, *self.input_shape)

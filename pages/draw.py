@@ -9,7 +9,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from core.inference import MIN_CONFIDENCE, Reading
-from pages.ui import charts, explain, handwriting, models, photos
+from pages.ui import charts, embedding, explain, fool, handwriting, models, photos
 from pages.ui.canvas import keep_toolbar_clear, on_a_phone
 
 CANVAS_SIZES = {"Wide (numbers)": (560, 280), "Narrow (phone)": (320, 240)}
@@ -75,6 +75,8 @@ def drawing() -> None:
             charts.pixels(charts.side_by_side([digit.model_input for digit in shown])), caption="What the model sees (28x28)", clamp=True
         )
         explain.offer(model, reading.digits)  # the network's insides, computed only when the visitor asks
+        fool.offer(model, reading.digits)  # the smallest change that makes it read another digit, also on request
+        embedding.offer_placing(model, reading.digits)  # the drawing on Evaluate's map of the learned space
 
 
 drawing()

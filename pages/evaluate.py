@@ -1,4 +1,4 @@
-"""Evaluate: accuracy on the MNIST test set, confusion matrix, per-class scores, mistakes, and two models compared."""
+"""Evaluate: accuracy on the MNIST test set, confusion matrix, per-class scores, mistakes, two models compared, the learned space."""
 
 from pages.ui.routing import ensure_app_navigation
 
@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from core.data import REMEDY, DatasetError, load_mnist, mnist_available
-from pages.ui import charts, models
+from pages.ui import charts, embedding, models
 from pages.ui.evaluation import evaluation_for
 from pages.ui.text import literal
 
@@ -117,3 +117,6 @@ with compare_tab:
         disagree = np.flatnonzero(first.predictions != second.predictions)
         st.caption(f"The models disagree on {len(disagree)} of {count:,} test images (showing up to 32).")
         gallery(disagree[:32], [f"true {first.labels[i]}: A {first.predictions[i]}, B {second.predictions[i]}" for i in disagree[:32]])
+
+st.divider()
+embedding.offer(choice)  # the map of the space the model learns, computed only when the visitor asks

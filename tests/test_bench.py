@@ -20,10 +20,24 @@ from benchmarks.latency import raw_crops, with_model_predict
 from benchmarks.plan import FULL, QUICK
 from benchmarks.report import report_table
 
-SECTIONS = ("machine", "single_digit", "agreement", "explain", "webcam", "training", "startup", "memory", "distribution", "verdicts")
+SECTIONS = (
+    "machine",
+    "single_digit",
+    "agreement",
+    "explain",
+    "fool",
+    "embedding",
+    "webcam",
+    "training",
+    "startup",
+    "memory",
+    "distribution",
+    "verdicts",
+)
 LATENCIES = {
     "single_digit": ("predict_ms", "classify_ms", "model_call_ms"),
     "explain": ("explain_ms",),
+    "fool": ("fgsm_ms", "iterative_ms"),
     "webcam": ("read_ms", "baseline_ms"),
     "training": ("bare_ms_per_step", "app_ms_per_step"),
 }
@@ -34,6 +48,9 @@ VERDICTS = (
     "read_same_as_baseline",
     "read_p95",
     "live_fps",
+    "explain_p95",
+    "fool_p95",
+    "embedding_time",
     "training_overhead",
     "input_pipeline_ahead",
     "chart_throttled",
@@ -44,6 +61,8 @@ VERDICTS = (
     "mirrored_trains",
     "multi_worker_trains",
 )
+
+TABLE_ROWS = ("Single digit", "Webcam frame", "fool it", "learned space", "Training step", "Start-up", "Peak RSS training", "multi_worker")
 
 
 def _positive(value: object) -> bool:
@@ -88,6 +107,15 @@ class TestQuickBench:
             assert _positive(value)
         assert math.isfinite(train["overhead"]) and math.isfinite(train["cpu_overhead"])
 
+    def test_the_map_of_5000_test_digits_is_timed_and_keeps_the_digits_apart(self, quick_bench):
+        space = quick_bench["embedding"]
+
+        assert space["images"] == 5000 and _positive(space["first_s"]) and _positive(space["second_s"])
+        assert space["neighbour_accuracy"] > 0.6  # as tests/test_embedding.py asserts for the shipped model
+
+    def test_fool_it_fools_most_drawings_with_the_iterative_method(self, quick_bench):
+        assert quick_bench["fool"]["iterative_fooled"] >= 0.8
+
     def test_single_digit_verdict_is_on_the_median_run(self, quick_bench):
         single = quick_bench["single_digit"]
 
@@ -125,7 +153,7 @@ class TestQuickBench:
         header = [cell.strip() for cell in table.splitlines()[0].strip("|").split("|")]
         assert header == ["measurement", "baseline", "ours", "ratio / target", "pass"]
         assert "Machine:" in table and quick_bench["machine"]["tensorflow"] in table
-        for words in ("Single digit", "Webcam frame", "Training step", "Start-up", "Peak RSS training", "multi_worker"):
+        for words in TABLE_ROWS:
             assert words in table
 
 

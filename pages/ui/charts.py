@@ -1,4 +1,4 @@
-"""Plotly figures for the pages: probabilities, training curves, confusion matrix, confidence histogram."""
+"""Plotly figures for the pages: probabilities, training curves, confusion matrix, confidence histogram, the learned space."""
 
 from __future__ import annotations
 
@@ -182,6 +182,81 @@ def confidence_histogram(confidences: np.ndarray, correct: np.ndarray) -> go.Fig
         xaxis=dict(title="confidence", range=[0, 1], tickformat=".0%"),
         yaxis=dict(title="answers (log scale)", type="log"),
         height=300,
+        **COMPACT,
+    )
+    return figure
+
+
+def learned_space(
+    points: np.ndarray,
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    confidences: np.ndarray,
+    explained: np.ndarray,
+    drawings: Sequence[tuple[str, np.ndarray]] = (),
+) -> go.Figure:
+    """Digits on the 2-D map of a network's last hidden layer: a colour per true digit, a cross on each mistake.
+
+    points: (n, 2); labels, predictions, confidences: (n,); explained: (2,) the share of the variation along each axis.
+    Every point carries [test image index, digit read, confidence] as customdata, for hover and selection.
+    drawings: (name, (2,) point) of a visitor's own drawings, drawn as labelled stars on top.
+    """
+    import plotly.express as px
+
+    columns = {
+        "x": points[:, 0],
+        "y": points[:, 1],
+        "digit": labels.astype(str),
+        "index": np.arange(len(points)),
+        "read": predictions,
+        "confidence": confidences,
+    }
+    # NOTE: WebGL, not SVG: 5,000 SVG points make every hover and zoom slow in the browser.
+    figure = px.scatter(
+        columns,
+        x="x",
+        y="y",
+        color="digit",
+        category_orders={"digit": DIGITS},
+        custom_data=["index", "read", "confidence"],
+        render_mode="webgl",
+        color_discrete_sequence=px.colors.qualitative.Plotly,  # ten colours, one per digit
+    )
+    picked = dict(selected=dict(marker=dict(size=10)), unselected=dict(marker=dict(opacity=0.35)))  # the map stays readable
+    figure.update_traces(
+        marker=dict(size=4, opacity=0.7),
+        **picked,
+        hovertemplate="test image #%{customdata[0]}: a %{fullData.name}, read %{customdata[1]} (%{customdata[2]:.0%})<extra></extra>",
+    )
+    wrong = np.flatnonzero(predictions != labels)
+    figure.add_scattergl(
+        x=points[wrong, 0],
+        y=points[wrong, 1],
+        mode="markers",
+        name=f"read wrong ({len(wrong)})",
+        marker=dict(symbol="x", size=8, color="black", line=dict(width=1)),
+        **picked,
+        customdata=np.stack([wrong, predictions[wrong], confidences[wrong]], axis=1),
+        text=labels[wrong].astype(str),
+        hovertemplate="test image #%{customdata[0]}: a %{text}, read %{customdata[1]} (%{customdata[2]:.0%})<extra></extra>",
+    )
+    if drawings:
+        names, placed = [name for name, _ in drawings], np.stack([point for _, point in drawings])  # (drawings, 2)
+        figure.add_scatter(
+            x=placed[:, 0],
+            y=placed[:, 1],
+            mode="markers+text",
+            name="your drawing",
+            text=names,
+            textposition="top center",
+            marker=dict(symbol="star", size=18, color="gold", line=dict(width=1.5, color="black")),
+            hovertemplate="%{text}<extra></extra>",
+        )
+    figure.update_layout(
+        xaxis=dict(title=f"first direction ({explained[0]:.0%} of the variation)", zeroline=False),
+        yaxis=dict(title=f"second direction ({explained[1]:.0%})", zeroline=False),
+        legend=dict(title="true digit"),
+        height=560,
         **COMPACT,
     )
     return figure

@@ -28,12 +28,12 @@ def _grid(images: np.ndarray, columns: int = 8, gap: int = 2) -> np.ndarray:
     return charts.tile(padded.reshape(rows, columns, *images.shape[1:]), gap=gap)
 
 
-def _chosen(digits: Sequence[DigitReading]) -> DigitReading:
-    """The digit to explain: the only one, or the one the visitor picks (the first by default)."""
+def chosen(digits: Sequence[DigitReading], question: str = "Explain which digit?", key: str = "draw_explain_digit") -> DigitReading:
+    """The digit to look at: the only one, or the one the visitor picks (the first by default)."""
     if len(digits) == 1:
         return digits[0]
     names = [f"#{index + 1}: {digit.digit}" for index, digit in enumerate(digits)]  # in reading order
-    chosen = st.segmented_control("Explain which digit?", names, default=names[0], key="draw_explain_digit")
+    chosen = st.segmented_control(question, names, default=names[0], key=key)
     return digits[names.index(chosen)] if chosen in names else digits[0]
 
 
@@ -75,7 +75,7 @@ def show(model: LoadedModel, digits: Sequence[DigitReading]) -> None:
     except ValueError as error:
         st.info(str(error))
         return
-    digit = _chosen(digits)
+    digit = chosen(digits)
     started = time.perf_counter()
     explanation = explainer.explain(digit.model_input)
     milliseconds = (time.perf_counter() - started) * 1000

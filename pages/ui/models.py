@@ -16,6 +16,7 @@ from pages.ui import quotas, sessions
 from pages.ui.text import literal
 
 if TYPE_CHECKING:
+    from core.adversarial import Fooler
     from core.explain import Explainer
     from core.inference import Recognizer
 
@@ -52,6 +53,18 @@ class LoadedModel:
             own[self.key] = Explainer(self.recognizer.model)
         return own[self.key]
 
+    def fooler(self) -> Fooler:
+        """Changes that fool this model, with gradients through it (Draw's "Fool it")."""
+        if not sessions.owns(self.choice.path):
+            return _load_fooler(self.key, self.recognizer)
+        own: dict[ModelKey, Fooler] = st.session_state.setdefault("models_foolers", {})  # goes with the session
+        if self.key not in own:
+            from core.adversarial import Fooler
+
+            own.clear()  # one session's own fooler at a time: each holds its model's graph
+            own[self.key] = Fooler(self.recognizer.model)
+        return own[self.key]
+
 
 def model_key(choice: ModelChoice) -> ModelKey:
     return choice.path, os.path.getmtime(choice.path)
@@ -70,6 +83,13 @@ def _load_explainer(key: ModelKey, _recognizer: Recognizer) -> Explainer:
     from core.explain import Explainer
 
     return Explainer(_recognizer.model)
+
+
+@st.cache_resource(max_entries=8)
+def _load_fooler(key: ModelKey, _recognizer: Recognizer) -> Fooler:
+    from core.adversarial import Fooler
+
+    return Fooler(_recognizer.model)
 
 
 @st.cache_data(max_entries=64)
