@@ -97,7 +97,9 @@ def _page_mask(darkness: np.ndarray, magnified: np.ndarray, levels: tuple[float,
     strong_map, weak_map = magnified * np.float32(strong), magnified * np.float32(weak)  # higher in shadow
     weak_mask = cv2.compare(darkness, weak_map, cv2.CMP_GT)
     # Printed lines are subtracted, not erased: a stroke that crosses or follows one keeps its own darkness.
-    printed = _printed_lines(weak_mask, darkness)
+    # A printed line is darker along its length than the paper is, by half the weakest ink's margin at least.
+    (paper_middle,) = _quantiles(darkness[::4, ::4], (0.5,))
+    printed = _printed_lines(weak_mask, darkness, 0.5 * (paper_middle + weak))
     darkness = cv2.max(cv2.subtract(darkness, printed), 0.0)
     if printed.any():
         # Squares and rules cover up to a third of a page: measured with them, the paper's noise looks several
@@ -179,14 +181,14 @@ def _grown_from(candidates: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     return keep[labels]
 
 
-def _printed_lines(mask: np.ndarray, darkness: np.ndarray) -> np.ndarray:
+def _printed_lines(mask: np.ndarray, darkness: np.ndarray, faintest: float) -> np.ndarray:
     """How dark printed rules, grid lines and the sheet's edge make each pixel: lines straight across the frame.
 
     A standard Hough transform finds them even where digits or shadows break them; each is then nudged onto the
     darkest nearby line (the transform's 1-degree steps drift by pixels across a frame), and drawn as wide as the
     lines are printed (all lines of a sheet alike), as dark as it is along its length (its median, which the few
     digits it crosses do not move). Subtracting this leaves the ink that crosses or follows a line.
-    (h, w) uint8 0/255 mask, (h, w) float32 darkness -> (h, w) float32 darkness of the lines (0 elsewhere).
+    (h, w) uint8 0/255 mask, (h, w) float32 darkness, the faintest ink -> (h, w) float32 darkness of the lines (0 elsewhere).
     """
     printed = np.zeros_like(darkness)
     longest_digit = 0.3 * max(mask.shape)
@@ -200,9 +202,13 @@ def _printed_lines(mask: np.ndarray, darkness: np.ndarray) -> np.ndarray:
     if found is None:
         return printed
     distinct = _distinct_lines(found.reshape(-1, 3))
+    # A printed line is dark along its whole length. A line the transform draws through a row of digits (thick
+    # marker strokes line up) is dark only where it crosses them, and its median is the paper's.
+    lines = [(*_refined(darkness, 2 * rho, theta), family) for rho, theta, family in distinct]
+    lines = [line for line in lines if line[1] > faintest]
     # Rules and squares come in families of parallel lines; a lone straight stroke (a tall 1) is handwriting.
-    sizes = np.bincount([family for _, _, family in distinct], minlength=2)
-    lines = [(*_refined(darkness, 2 * rho, theta), family) for rho, theta, family in distinct if sizes[family] >= MIN_FAMILY]
+    sizes = np.bincount([family for _, _, family in lines], minlength=2)
+    lines = [line for line in lines if sizes[line[2]] >= MIN_FAMILY]
     if not lines:
         return printed
     # Each direction is drawn apart and the two added: where lines cross, the paper bears both inks.
