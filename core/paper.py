@@ -78,28 +78,32 @@ def page_ink_map(image: np.ndarray) -> InkMap:
     )
 
 
-def _darkness(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
+def _darkness(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
     """What the ink takes away from the paper around it (0 on paper, 1 for black); how much the paper's noise is
     magnified there (dividing by a paper in shadow magnifies its noise as much as its ink); and the darkness that
-    is clearly ink and that may extend it, from the paper's noise, measured before negative values are clipped.
-    (h, w) uint8 -> ((h, w) float32 darkness >= 0, (h, w) float32 noise factor >= 1, (strong, weak))."""
+    is clearly ink, that may extend it, and that may be a printed line, from the paper's noise, measured before
+    negative values are clipped.
+    (h, w) uint8 -> ((h, w) float32 darkness >= 0, (h, w) float32 noise factor >= 1, (strong, weak, line))."""
     paper = cv2.max(_paper_level(levels), 1)
     darkness = cv2.GaussianBlur(1.0 - cv2.divide(levels, paper, scale=1.0, dtype=cv2.CV_32F), (0, 0), 0.7)
     (usual,) = _quantiles(paper[::4, ::4], (0.5,))
     magnified = cv2.min(cv2.max(cv2.divide(np.float32(usual), paper.astype(np.float32)), 1.0), 4.0)
-    return cv2.max(darkness, 0.0), magnified, _ink_levels(darkness)
+    return cv2.max(darkness, 0.0), magnified, (*_ink_levels(darkness), _ink_levels(darkness, light_side=True)[1])
 
 
-def _page_mask(darkness: np.ndarray, magnified: np.ndarray, levels: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _page_mask(
+    darkness: np.ndarray, magnified: np.ndarray, levels: tuple[float, float, float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ink of a page's darkness map, printed lines subtracted.
     -> (mask (h, w) uint8 0/255, darkness without lines, the printed lines' darkness (h, w) float32)."""
-    strong, weak = levels
+    strong, weak, line_weak = levels
     strong_map, weak_map = magnified * np.float32(strong), magnified * np.float32(weak)  # higher in shadow
-    weak_mask = cv2.compare(darkness, weak_map, cv2.CMP_GT)
+    # Printed lines are looked for above the paper's noise measured on its light side, which they do not widen.
+    weak_mask = cv2.compare(darkness, magnified * np.float32(line_weak), cv2.CMP_GT)
     # Printed lines are subtracted, not erased: a stroke that crosses or follows one keeps its own darkness.
     # A printed line is darker along its length than the paper is, by half the weakest ink's margin at least.
     (paper_middle,) = _quantiles(darkness[::4, ::4], (0.5,))
-    printed = _printed_lines(weak_mask, darkness, 0.5 * (paper_middle + weak))
+    printed = _printed_lines(weak_mask, darkness, 0.5 * (paper_middle + line_weak))
     darkness = cv2.max(cv2.subtract(darkness, printed), 0.0)
     if printed.any():
         # Squares and rules cover up to a third of a page: measured with them, the paper's noise looks several
@@ -160,15 +164,19 @@ def _paper_level(levels: np.ndarray) -> np.ndarray:
     return cv2.resize(cv2.blur(level, (3, 3)), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def _ink_levels(darkness: np.ndarray, sampled: bool = False) -> tuple[float, float]:
+def _ink_levels(darkness: np.ndarray, sampled: bool = False, light_side: bool = False) -> tuple[float, float]:
     """Darkness that is clearly ink, and the fainter darkness that may extend it: both above the paper's noise.
     With `sampled`, `darkness` is already the sample of pixels to measure (any shape); otherwise every fourth."""
     sample = darkness if sampled else darkness[::4, ::4]
     if sample.size == 0:
         return PAGE_STRONG_INK, PAGE_WEAK_INK
-    (middle,) = _quantiles(sample, (0.5,))
+    lower, middle = _quantiles(sample, (0.25, 0.5))
     (spread,) = _quantiles(np.abs(sample - middle), (0.5,))
     noise = 1.4826 * spread
+    if light_side:
+        # Ink and printed lines are darker than the paper and can cover a third of a page, which widens the spread
+        # until a grid as faint as pencil falls under the thresholds. The light side alone is the paper's.
+        noise = min(noise, (middle - lower) / 0.6745)
     return max(PAGE_STRONG_INK, middle + 6.0 * noise), max(PAGE_WEAK_INK, middle + 3.0 * noise)
 
 
