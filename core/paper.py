@@ -88,7 +88,7 @@ def _darkness(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[float, 
     darkness = cv2.GaussianBlur(1.0 - cv2.divide(levels, paper, scale=1.0, dtype=cv2.CV_32F), (0, 0), 0.7)
     (usual,) = _quantiles(paper[::4, ::4], (0.5,))
     magnified = cv2.min(cv2.max(cv2.divide(np.float32(usual), paper.astype(np.float32)), 1.0), 4.0)
-    return cv2.max(darkness, 0.0), magnified, (*_ink_levels(darkness), _ink_levels(darkness, light_side=True)[1])
+    return cv2.max(darkness, 0.0), magnified, _ink_levels(darkness)
 
 
 def _page_mask(
@@ -108,7 +108,7 @@ def _page_mask(
     if printed.any():
         # Squares and rules cover up to a third of a page: measured with them, the paper's noise looks several
         # times larger than it is and faint pencil falls below the thresholds. Measure it between the lines.
-        strong, weak = _ink_levels(darkness[::4, ::4][printed[::4, ::4] == 0], sampled=True)
+        strong, weak, _ = _ink_levels(darkness[::4, ::4][printed[::4, ::4] == 0], sampled=True)
         strong_map, weak_map = magnified * np.float32(strong), magnified * np.float32(weak)
     candidates = cv2.compare(darkness, weak_map, cv2.CMP_GT)
     mask = _grown_from(candidates, cv2.bitwise_and(cv2.compare(darkness, strong_map, cv2.CMP_GT), candidates))
@@ -164,20 +164,24 @@ def _paper_level(levels: np.ndarray) -> np.ndarray:
     return cv2.resize(cv2.blur(level, (3, 3)), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def _ink_levels(darkness: np.ndarray, sampled: bool = False, light_side: bool = False) -> tuple[float, float]:
-    """Darkness that is clearly ink, and the fainter darkness that may extend it: both above the paper's noise.
-    With `sampled`, `darkness` is already the sample of pixels to measure (any shape); otherwise every fourth."""
+def _ink_levels(darkness: np.ndarray, sampled: bool = False) -> tuple[float, float, float]:
+    """Darkness that is clearly ink, the fainter darkness that may extend it, and the darkness above which printed
+    lines are looked for: all above the paper's noise. With `sampled`, `darkness` is already the sample of pixels to measure (any shape); otherwise every fourth."""
     sample = darkness if sampled else darkness[::4, ::4]
     if sample.size == 0:
-        return PAGE_STRONG_INK, PAGE_WEAK_INK
+        return PAGE_STRONG_INK, PAGE_WEAK_INK, PAGE_WEAK_INK
     lower, middle = _quantiles(sample, (0.25, 0.5))
     (spread,) = _quantiles(np.abs(sample - middle), (0.5,))
     noise = 1.4826 * spread
-    if light_side:
-        # Ink and printed lines are darker than the paper and can cover a third of a page, which widens the spread
-        # until a grid as faint as pencil falls under the thresholds. The light side alone is the paper's.
-        noise = min(noise, (middle - lower) / 0.6745)
-    return max(PAGE_STRONG_INK, middle + 6.0 * noise), max(PAGE_WEAK_INK, middle + 3.0 * noise)
+    # Ink and printed lines are darker than the paper and can cover a third of a page, which widens the spread
+    # until a grid as faint as pencil falls under the thresholds. The light side alone is the paper's: lines are
+    # looked for above it. (The ink keeps the wider estimate: below it, faint pencil on plain paper drowns in noise.)
+    light_side = min(noise, (middle - lower) / 0.6745)
+    return (
+        max(PAGE_STRONG_INK, middle + 6.0 * noise),
+        max(PAGE_WEAK_INK, middle + 3.0 * noise),
+        max(PAGE_WEAK_INK, middle + 3.0 * light_side),
+    )
 
 
 def _grown_from(candidates: np.ndarray, seeds: np.ndarray) -> np.ndarray:

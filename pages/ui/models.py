@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import streamlit as st
 
@@ -16,11 +17,14 @@ from pages.ui import quotas, sessions
 from pages.ui.text import literal
 
 if TYPE_CHECKING:
+    import keras
+
     from core.adversarial import Fooler
     from core.explain import Explainer
     from core.inference import Recognizer
 
 SHIPPED_LABEL = "Shipped: mnist_cnn.keras"
+Tool = TypeVar("Tool")
 
 
 @dataclass(frozen=True)
@@ -43,26 +47,25 @@ class LoadedModel:
 
     def explainer(self) -> Explainer:
         """Grad-CAM, saliency and feature maps for this model; raises ValueError for a model without convolutions."""
-        if not sessions.owns(self.choice.path):
-            return _load_explainer(self.key, self.recognizer)
-        own: dict[ModelKey, Explainer] = st.session_state.setdefault("models_explainers", {})  # goes with the session
-        if self.key not in own:
-            from core.explain import Explainer
+        from core.explain import Explainer
 
-            own.clear()  # one session's own explainer at a time: each holds its model's graph
-            own[self.key] = Explainer(self.recognizer.model)
-        return own[self.key]
+        return self._with_gradients(Explainer, _load_explainer, "models_explainers")
 
     def fooler(self) -> Fooler:
         """Changes that fool this model, with gradients through it (Draw's "Fool it")."""
-        if not sessions.owns(self.choice.path):
-            return _load_fooler(self.key, self.recognizer)
-        own: dict[ModelKey, Fooler] = st.session_state.setdefault("models_foolers", {})  # goes with the session
-        if self.key not in own:
-            from core.adversarial import Fooler
+        from core.adversarial import Fooler
 
-            own.clear()  # one session's own fooler at a time: each holds its model's graph
-            own[self.key] = Fooler(self.recognizer.model)
+        return self._with_gradients(Fooler, _load_fooler, "models_foolers")
+
+    def _with_gradients(self, make: Callable[[keras.Model], Tool], shared: Callable[[ModelKey, Recognizer], Tool], slot: str) -> Tool:
+        """A tool that needs this model's gradients: shared by every session for a model they all see, and kept in
+        `slot` of this session for its own model, one at a time (each holds its model's graph)."""
+        if not sessions.owns(self.choice.path):
+            return shared(self.key, self.recognizer)
+        own: dict[ModelKey, Tool] = st.session_state.setdefault(slot, {})  # goes with the session
+        if self.key not in own:
+            own.clear()
+            own[self.key] = make(self.recognizer.model)
         return own[self.key]
 
 

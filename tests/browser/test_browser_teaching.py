@@ -88,12 +88,18 @@ def picture(app, image) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(response.body(), np.uint8), cv2.IMREAD_GRAYSCALE)
 
 
+def drawn_seven(new_app):
+    """Draw, with a 7 drawn by the mouse and read."""
+    app = new_app(viewport={"width": 1280, "height": 1800})
+    open_draw(app)
+    draw_with_mouse(app.page, strokes_for("7"))
+    expect(app.keyed("draw-digit")).to_have_text("7")
+    return app
+
+
 class TestFoolIt:
     def test_a_drawn_seven_is_changed_within_the_budget_into_another_digit(self, new_app):
-        app = new_app(viewport={"width": 1280, "height": 1800})
-        open_draw(app)
-        draw_with_mouse(app.page, strokes_for("7"))
-        expect(app.keyed("draw-digit")).to_have_text("7")
+        app = drawn_seven(new_app)
         section = app.keyed("draw-fool")
         expect(section).to_contain_text("Fool it")
         expect(section.locator("img")).to_have_count(0)  # computed only when asked for
@@ -116,10 +122,7 @@ class TestFoolIt:
 
 class TestYourDrawingOnTheMap:
     def test_a_drawn_seven_is_a_star_among_the_sevens(self, new_app):
-        app = new_app(viewport={"width": 1280, "height": 1800})
-        open_draw(app)
-        draw_with_mouse(app.page, strokes_for("7"))
-        expect(app.keyed("draw-digit")).to_have_text("7")
+        app = drawn_seven(new_app)
         app.keyed("draw_map_on").get_by_text("Place my drawing on the map of 5,000 test digits").click()
         section = app.keyed("draw-map")
 
