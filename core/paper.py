@@ -16,11 +16,18 @@ MIN_FAMILY = 3  # printed lines come at least three abreast
 WIDTH_SAMPLE = 5  # a family's print width is the median width of its strongest lines
 REFINE_REACH = 2  # pixels: how far a Hough line (found at half size, in 1-degree steps) may sit from the printed one at either end
 BRIDGE = 7  # pixels: a stroke cut by a subtracted printed line is joined across it up to this far
+PROFILE_REACH = MAX_LINE_WIDTH // 2  # pixels: a line's darkness is measured this far on either side of its centre
+PROFILE_OFFSETS = np.arange(-PROFILE_REACH, PROFILE_REACH + 1, dtype=np.float64)
 LINE_FAN = 20  # degrees: how far perspective turns a sheet's lines from each other across a frame
 # On a photographed page, ink is this much darker than the paper around it (fractions of the paper's brightness)
 # or more: clear ink seeds a stroke, weak ink extends it (faint pencil, a fading ballpoint).
 PAGE_STRONG_INK = 0.05
 PAGE_WEAK_INK = 0.025
+STRONG_SPREADS, WEAK_SPREADS = 6.0, 3.0  # clear ink is this many of the paper's standard deviations above it, weak ink this many
+# Ink is also darker than this share of the darkest ink within NEARBY_INK pixels (a stroke's blur and the lines
+# it touches are fainter than it by more).
+RELATIVE_INK = 0.3
+NEARBY_INK = 7
 
 
 _THUMB_REACH = np.ones((7, 7), np.uint8)  # pixels around a thumb where its outline and shadow lie
@@ -111,6 +118,10 @@ def _page_mask(
         strong, weak, _ = _ink_levels(darkness[::4, ::4][printed[::4, ::4] == 0], sampled=True)
         strong_map, weak_map = magnified * np.float32(strong), magnified * np.float32(weak)
     candidates = cv2.compare(darkness, weak_map, cv2.CMP_GT)
+    # Beside a dark stroke, faint darkness is its blur or what is left of a line it touches, not more ink: it
+    # would join a marker's digit to its neighbour or to the grid. Ink is judged against the darkest ink nearby.
+    darkest_near = cv2.dilate(darkness, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (NEARBY_INK, NEARBY_INK)))
+    candidates = cv2.bitwise_and(candidates, cv2.compare(darkness, np.float32(RELATIVE_INK) * darkest_near, cv2.CMP_GT))
     mask = _grown_from(candidates, cv2.bitwise_and(cv2.compare(darkness, strong_map, cv2.CMP_GT), candidates))
     if printed.any():
         # A stroke as faint as the lines it crosses is cut where they are subtracted: join its ends across them.
@@ -178,9 +189,9 @@ def _ink_levels(darkness: np.ndarray, sampled: bool = False) -> tuple[float, flo
     # looked for above it. (The ink keeps the wider estimate: below it, faint pencil on plain paper drowns in noise.)
     light_side = min(noise, (middle - lower) / 0.6745)
     return (
-        max(PAGE_STRONG_INK, middle + 6.0 * noise),
-        max(PAGE_WEAK_INK, middle + 3.0 * noise),
-        max(PAGE_WEAK_INK, middle + 3.0 * light_side),
+        max(PAGE_STRONG_INK, middle + STRONG_SPREADS * noise),
+        max(PAGE_WEAK_INK, middle + WEAK_SPREADS * noise),
+        max(PAGE_WEAK_INK, middle + WEAK_SPREADS * light_side),
     )
 
 
@@ -198,8 +209,8 @@ def _printed_lines(mask: np.ndarray, darkness: np.ndarray, faintest: float) -> n
 
     A standard Hough transform finds them even where digits or shadows break them; each is then nudged onto the
     darkest nearby line (the transform's 1-degree steps drift by pixels across a frame), and drawn as wide as the
-    lines are printed (all lines of a sheet alike), as dark as it is along its length (its median, which the few
-    digits it crosses do not move). Subtracting this leaves the ink that crosses or follows a line.
+    lines are printed (all lines of a sheet alike), with its own darkness across it (the median along its length,
+    which the few digits it crosses do not move). Subtracting this leaves the ink that crosses or follows a line.
     (h, w) uint8 0/255 mask, (h, w) float32 darkness, the faintest ink -> (h, w) float32 darkness of the lines (0 elsewhere).
     """
     printed = np.zeros_like(darkness)
@@ -217,7 +228,7 @@ def _printed_lines(mask: np.ndarray, darkness: np.ndarray, faintest: float) -> n
     # A printed line is dark along its whole length. A line the transform draws through a row of digits (thick
     # marker strokes line up) is dark only where it crosses them, and its median is the paper's.
     lines = [(*_refined(darkness, 2 * rho, theta), family) for rho, theta, family in distinct]
-    lines = [line for line in lines if line[1] > faintest]
+    lines = [line for line in lines if line[1][PROFILE_REACH] > faintest]
     # Rules and squares come in families of parallel lines; a lone straight stroke (a tall 1) is handwriting.
     sizes = np.bincount([family for _, _, family in lines], minlength=2)
     lines = [line for line in lines if sizes[line[2]] >= MIN_FAMILY]
@@ -231,12 +242,12 @@ def _printed_lines(mask: np.ndarray, darkness: np.ndarray, faintest: float) -> n
         # How wide the family is printed: the median over its strongest lines of the mask's pixels near a line per
         # pixel of the line on the mask. A sheet's edge, or the dark rim of a vignetted frame, may be the strongest
         # line of all and is wider; the median is the print's.
-        width = round(float(np.median([_line_width(mask, points) for points, _, _ in members[:WIDTH_SAMPLE]])))
+        width = round(float(np.median([_line_width(mask, points) for points, *_ in members[:WIDTH_SAMPLE]])))
         if width > MAX_PRINTED_WIDTH:
             continue  # wider than print: a marker's straight strokes, not a sheet's lines
         drawn = np.zeros_like(darkness)
-        for points, level, _ in sorted(members, key=lambda line: line[1]):
-            cv2.polylines(drawn, [points], False, level, width + 1)
+        for points, profile, _ in members:
+            _draw_profile(drawn, points, np.where(profile > faintest, profile, 0.0), width)  # beyond its edges, paper
         printed += drawn
     return printed
 
@@ -249,9 +260,10 @@ def _line_width(mask: np.ndarray, points: np.ndarray) -> float:
     return cv2.countNonZero(near) / max(1, cv2.countNonZero(cv2.bitwise_and(centre, mask)))
 
 
-def _refined(darkness: np.ndarray, rho: float, theta: float) -> tuple[np.ndarray, float]:
+def _refined(darkness: np.ndarray, rho: float, theta: float) -> tuple[np.ndarray, np.ndarray]:
     """A Hough line moved (by up to REFINE_REACH pixels at either end of the frame) onto the darkest line nearby, as the two
-    ends of a polyline, and the median darkness along it where it is drawn.  -> ((2, 1, 2) int32 points, level)."""
+    ends of a polyline, and its darkness across it: the median along it at each of PROFILE_OFFSETS from where it is
+    drawn (the few digits it crosses do not move a median).  -> ((2, 1, 2) int32 points, (offsets,) float32)."""
     height, width = darkness.shape
     normal = np.array([np.cos(theta), np.sin(theta)])
     direction = np.array([-np.sin(theta), np.cos(theta)])
@@ -262,7 +274,7 @@ def _refined(darkness: np.ndarray, rho: float, theta: float) -> tuple[np.ndarray
         (along[:, 0] >= margin) & (along[:, 0] <= width - 1 - margin) & (along[:, 1] >= margin) & (along[:, 1] <= height - 1 - margin)
     ]
     if len(along) < 6:
-        return np.zeros((2, 1, 2), np.int32), 0.0
+        return np.zeros((2, 1, 2), np.int32), np.zeros(len(PROFILE_OFFSETS), np.float32)
     # Each end's offset is chosen on its own third of the line: the darkest of the parallel positions there.
     offsets = np.arange(-REFINE_REACH, REFINE_REACH + 1)
     third = len(along) // 3
@@ -271,10 +283,37 @@ def _refined(darkness: np.ndarray, rho: float, theta: float) -> tuple[np.ndarray
         points = part[None, :, :] + offsets[:, None, None] * normal[None, None, :]  # (offsets, m, 2)
         sums = darkness[np.rint(points[..., 1]).astype(int), np.rint(points[..., 0]).astype(int)].sum(axis=1)
         ends.append(end + offsets[int(sums.argmax())] * normal)
+    points = np.rint(np.array(ends)).astype(np.int32).reshape(2, 1, 2)
     fraction = np.linspace(0.0, 1.0, len(along))[:, None]
-    placed = ends[0] * (1 - fraction) + ends[1] * fraction
-    samples = darkness[np.rint(placed[:, 1]).astype(int).clip(0, height - 1), np.rint(placed[:, 0]).astype(int).clip(0, width - 1)]
-    return np.rint(np.array(ends)).astype(np.int32).reshape(2, 1, 2), _quantiles(samples, (0.5,))[0]
+    placed = points[0, 0] * (1 - fraction) + points[1, 0] * fraction  # (n, 2) x, y along the line as it is drawn
+    across = _normal(points)
+    shifted = placed[None, :, :] + PROFILE_OFFSETS[:, None, None] * across[None, None, :]  # (offsets, n, 2)
+    samples = darkness[np.rint(shifted[..., 1]).astype(int).clip(0, height - 1), np.rint(shifted[..., 0]).astype(int).clip(0, width - 1)]
+    return points, np.median(samples, axis=1).astype(np.float32)
+
+
+def _normal(points: np.ndarray) -> np.ndarray:
+    """The unit normal of the line through a polyline's two ends.  (2, 1, 2) int32 -> (2,) x, y."""
+    along = (points[1, 0] - points[0, 0]).astype(np.float64)
+    along /= max(float(np.hypot(*along)), 1e-9)
+    return np.array([-along[1], along[0]])
+
+
+def _draw_profile(drawn: np.ndarray, points: np.ndarray, profile: np.ndarray, width: int) -> None:
+    """Draw a line `width` + 1 pixels wide into `drawn` with its own values across it (`profile`, at
+    PROFILE_OFFSETS from its centre), keeping the larger where lines meet. A line fades at its edges; drawn as
+    dark as its centre, it would take a faint stroke beside it away with it."""
+    # Only the band's bounding box is drawn in: a sheet's lines run close to the frame's rows or columns.
+    reach = width // 2 + 2
+    (x0, y0), (x1, y1) = points[:, 0].min(axis=0) - reach, points[:, 0].max(axis=0) + reach + 1
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(drawn.shape[1], x1), min(drawn.shape[0], y1)
+    band = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.polylines(band, [points - np.array([x0, y0], np.int32)], False, 255, width + 1)
+    ys, xs = np.nonzero(band)
+    distance = (np.stack([xs + x0, ys + y0], axis=1) - points[0, 0]) @ _normal(points)
+    values = np.interp(distance, PROFILE_OFFSETS, profile).astype(np.float32)
+    ys, xs = ys + y0, xs + x0
+    drawn[ys, xs] = np.maximum(drawn[ys, xs], values)
 
 
 def _distinct_lines(found: np.ndarray) -> list[tuple[float, float, int]]:

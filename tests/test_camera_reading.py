@@ -81,11 +81,6 @@ def row_lengths(number: str) -> list[int]:
 
 
 class TestSquaredPaper:
-    @pytest.mark.xfail(
-        strict=True,
-        raises=AssertionError,
-        reason="Pieces of grid lines beside the digit read as 1s, or the digit is lost: 12 of 20 read right.",
-    )
     def test_a_ballpoint_digit_is_read(self, recognizer, mnist):
         sample = frames(mnist, SQUARED_SEEDS, steady, ink="ballpoint", paper="squared", rows=1)
 
@@ -143,11 +138,6 @@ class TestThumb:
 
 
 class TestRows:
-    @pytest.mark.xfail(
-        strict=True,
-        raises=AssertionError,
-        reason="A row gains or loses a digit, or the rows run together: 14 of 20 read as two rows of two.",
-    )
     def test_two_rows_read_as_two_rows(self, recognizer, mnist):
         sample = frames(
             mnist,
