@@ -12,7 +12,7 @@ from keras import layers
 from core.config import TrainConfig
 
 
-def augmenter(config: TrainConfig) -> keras.Sequential | None:
+def augmenter(config: TrainConfig) -> layers.Pipeline | None:
     """Random transforms for training batches, from the config's switches; None when all are off.
 
     Geometric changes (rotation, slant, aspect) are followed by FitToBox, which lays the digit out again as the
@@ -38,7 +38,7 @@ def augmenter(config: TrainConfig) -> keras.Sequential | None:
         steps.append(RandomStroke(seed=seed + 5))
     if not steps:
         return None
-    return keras.Sequential([AppliedToShare(keras.Sequential(steps), config.augment_share, seed=seed + 6)], name="augment")
+    return layers.Pipeline([AppliedToShare(layers.Pipeline(steps), config.augment_share, seed=seed + 6)], name="augment")
 
 
 class AppliedToShare(layers.Layer):
@@ -48,9 +48,6 @@ class AppliedToShare(layers.Layer):
         super().__init__(**kwargs)
         self.inner, self.share = inner, share
         self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def build(self, input_shape: tuple[int | None, ...]) -> None:
-        self.inner.build(input_shape)
 
     def call(self, images: tf.Tensor, training: bool = True) -> tf.Tensor:  # (B, 28, 28, 1) -> same
         if not training or self.share <= 0:

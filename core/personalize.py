@@ -132,7 +132,7 @@ def personal_copy(model: keras.Model, recipe: Recipe, seed: int) -> keras.Model:
     return copy
 
 
-def _augmenter(kind: str, seed: int) -> keras.Sequential | None:
+def _augmenter(kind: str, seed: int) -> keras.layers.Pipeline | None:
     """Small changes a writer makes from one digit to the next (see Recipe.augment); None for "none"."""
     layers = keras.layers
     if kind == "none":
@@ -144,7 +144,7 @@ def _augmenter(kind: str, seed: int) -> keras.Sequential | None:
     steps.append(FitToBox())  # laid out again as the recognizer lays out every digit
     steps.append(layers.RandomTranslation(1 / 28, 1 / 28, fill_mode="constant", seed=seed + 3))
     steps.append(RandomStroke(seed=seed + 4))
-    return keras.Sequential(steps, name="personal_augment")
+    return layers.Pipeline(steps, name="personal_augment")
 
 
 def personalize(

@@ -40,7 +40,7 @@ except DatasetError as error:
 
 
 def gallery(indices: np.ndarray, captions: list[str]) -> None:
-    """MNIST test images, eight to a row, each with its caption."""
+    """MNIST test images, eight to a row, each with its caption (not Plotly facets: see the NOTE above charts.tile)."""
     columns = st.columns(8)
     for position, (index, caption) in enumerate(zip(indices, captions, strict=True)):
         columns[position % 8].image(charts.pixels(data.x_test[index] / 255.0, 3), caption=caption, clamp=True)

@@ -443,6 +443,26 @@ class TestEvaluate:
         assert any(caption.value.startswith(f"{mistakes} mistakes") for caption in at.caption)
 
 
+@pytest.mark.usefixtures("routed", "mnist")
+class TestEvaluationsAreShared:
+    def test_a_rerun_and_a_second_visitor_reuse_the_evaluation_without_computing_it_again(self, monkeypatch):
+        from core import evaluate
+        from pages.ui.evaluation import _evaluation
+
+        _evaluation.clear()  # no evaluation kept from another test
+        computed = []
+        evaluate_model = evaluate.evaluate_model
+        monkeypatch.setattr(evaluate, "evaluate_model", lambda *args, **kwargs: computed.append(1) or evaluate_model(*args, **kwargs))
+        first = open_app(PAGES["Evaluate"])
+        first.run()  # a rerun replays what the cached evaluation drew (its progress bar)
+        second = open_app(PAGES["Evaluate"])
+
+        accuracy = [{metric.label: metric.value for metric in at.get_by_key("eval-metrics").metric}["Accuracy"] for at in (first, second)]
+        assert not first.exception and not second.exception
+        assert len(computed) == 1
+        assert accuracy[0] == accuracy[1]
+
+
 @pytest.fixture(scope="module")
 def evaluated(mnist):
     """The Evaluate page of the shipped model on the first EVAL_COUNT test images."""

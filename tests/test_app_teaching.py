@@ -20,6 +20,7 @@ from test_app import APP, PAGES, RUN_TIMEOUT, _RoutedPagesManager, chart, open_a
 
 from core.architecture import describe
 from core.config import TrainConfig, to_query
+from core.model import SHIPPED_MODEL
 
 
 @pytest.fixture(autouse=True)
@@ -127,6 +128,40 @@ class TestTheSpaceItLearns:
 
         assert section.subheader[0].value == "The space it learns"
         assert not section.toggle[0].value and not section.get("plotly_chart")
+
+    def test_the_shipped_models_map_is_computed_once_for_every_visitor(self, monkeypatch):
+        import core.embedding
+        from pages.ui.embedding import _shared_map
+
+        _shared_map.clear()  # no map kept from another test
+        computed = []
+        learned_space = core.embedding.LearnedSpace
+        monkeypatch.setattr(core.embedding, "LearnedSpace", lambda *args, **kwargs: computed.append(1) or learned_space(*args, **kwargs))
+        visitors = [open_app(PAGES["Evaluate"]) for _ in range(2)]
+        for at in visitors:
+            at.toggle(key="eval_embedding_on").set_value(True).run()
+            at.run()  # a rerun replays what the cached map drew (its progress bar)
+
+        assert not any(at.exception for at in visitors)
+        assert len(computed) == 1
+        assert all(chart(at, "eval_embedding_map")["data"] for at in visitors)
+
+    def test_a_visitors_own_models_map_is_computed_once_in_its_session(self, monkeypatch):
+        import core.embedding
+
+        computed = []
+        learned_space = core.embedding.LearnedSpace
+        monkeypatch.setattr(core.embedding, "LearnedSpace", lambda *args, **kwargs: computed.append(1) or learned_space(*args, **kwargs))
+        at = open_app()
+        at.sidebar.file_uploader(key="models_upload").upload("digits.keras", SHIPPED_MODEL.read_bytes()).run()
+        at.switch_page(PAGES["Evaluate"]).run()
+        at.toggle(key="eval_embedding_on").set_value(True).run()
+        at.run()
+
+        assert not at.exception
+        assert at.sidebar.selectbox(key="models_active").value == "Uploaded: digits.keras"
+        assert len(computed) == 1
+        assert chart(at, "eval_embedding_map")["data"]
 
     def test_it_shows_5000_test_digits_in_ten_colours(self, learned_space_page):
         traces = chart(learned_space_page, "eval_embedding_map")["data"]

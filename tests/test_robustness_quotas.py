@@ -50,9 +50,9 @@ class TestVisitorLimitsInTheApp:
         assert "train_job" not in app.session_state and not app.exception
 
     def test_an_evaluation_the_memory_cannot_hold_is_refused_in_one_sentence(self, monkeypatch):
-        from pages.ui.evaluation import _store
+        from pages.ui.evaluation import _evaluation
 
-        _store.clear()  # no evaluation kept from another test
+        _evaluation.clear()  # no evaluation kept from another test
         monkeypatch.setenv(limits.CEILING_ENV, "64")
         app = open_app(PAGES["Evaluate"])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from unittest import mock
 
 import numpy as np
@@ -20,7 +21,7 @@ from core.model import build_model, load_model, read_card
 from core.modelfile import unique_model_path, user_models_dir
 from core.progress import TIMED_STEPS, WARM_UP_STEPS, TrainingProgress, TrainingStatus
 from core.synth import STYLED_DIGITS, continental_styles, pen_copies, squared
-from core.training import ProgressMonitor, make_splits, train
+from core.training import ProgressMonitor, make_datasets, make_splits, train
 
 NO_AUGMENTATION = {spec.name: False for spec in parameters() if spec.name.startswith("augment_")}
 # Two short epochs on 400 images, no augmentation: small enough to run three times (see TestReproducibility).
@@ -561,6 +562,20 @@ class TestAugmentationPreview:
 
         np.testing.assert_array_equal(preview[:, 1], preview[:, 0])
         np.testing.assert_array_equal(preview[:, 2], preview[:, 0])
+
+
+class TestAugmentedBatches:
+    def test_training_batches_are_augmented_with_no_keras_build_warning(self, mnist):
+        config = TrainConfig(train_size=256, batch_size=64, validation_split=0.0, augment_share=1.0, seed=3)
+        splits = make_splits(config.replace(augment_styles=False, augment_square=False, augment_pens=False), mnist)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            augmented, _ = next(iter(make_datasets(config, splits)[0]))
+        plain, _ = next(iter(make_datasets(config.replace(**NO_AUGMENTATION), splits)[0]))  # same seed: the same images
+
+        assert augmented.shape == plain.shape == (64, 28, 28, 1)
+        assert np.abs(augmented.numpy() - plain.numpy()).mean(axis=(1, 2, 3)).min() > 0.01  # every image changed
+        assert [str(warning.message) for warning in caught if "build()" in str(warning.message)] == []
 
 
 class TestUserModels:

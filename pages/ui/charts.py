@@ -262,6 +262,9 @@ def learned_space(
     return figure
 
 
+# NOTE: image grids are pictures (st.image in columns, or one picture from tile), not Plotly Express facets
+# (px.imshow(images, facet_col=0, facet_col_wrap=8)). Measured for Evaluate's 48 mistakes: the facet figure took 250 ms
+# to build, on every rerun, and 200-300 ms to draw in Chromium; the 48 PNGs took 10 ms and 2 ms.
 def tile(grid: np.ndarray, gap: int = 2) -> np.ndarray:
     """Arrange (rows, columns, h, w) images in one picture with thin dark gaps.  -> (H, W)."""
     rows, columns, height, width = grid.shape

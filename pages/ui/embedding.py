@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,32 +32,37 @@ class DigitMap:
     neighbour_accuracy: float  # the share of digits whose nearest other digit on the map is the same digit
 
 
-# NOTE: not st.cache_resource on the map itself: its progress bar is drawn from inside the computation, and Streamlit
-# refuses (CacheReplayClosureError) a cached function that writes to an element created outside it.
-@st.cache_resource
-def _store() -> tuple[threading.Lock, OrderedDict[models.ModelKey, DigitMap]]:
-    return threading.Lock(), OrderedDict()
-
-
 def map_for(choice: models.ModelChoice) -> DigitMap | None:
     """The map of `choice`'s learned space, with a progress bar while it is computed; None (and a warning) if refused.
 
     The shipped model's map is shared by every session; a session's own model's map goes with the session.
     """
+    compute = _own_map if sessions.owns(choice.path) else _shared_map
+    try:
+        return compute(*models.model_key(choice), choice)
+    except quotas.Refused as refusal:  # too many evaluations from this session, or the memory is not there
+        st.warning(str(refusal))
+        return None
+
+
+# NOTE: the progress bar is made inside the cached functions; see the NOTE in pages/ui/evaluation.py.
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _shared_map(path: str, modified: float, _choice: models.ModelChoice) -> DigitMap:
+    return _digit_map(_choice)
+
+
+@st.cache_resource(max_entries=1, show_spinner=False, scope="session")  # one at a time: a map holds its model's graph
+def _own_map(path: str, modified: float, _choice: models.ModelChoice) -> DigitMap:
+    return _digit_map(_choice)
+
+
+def _digit_map(choice: models.ModelChoice) -> DigitMap:
     from core.embedding import LearnedSpace, nearest_neighbour_accuracy
 
-    key = models.model_key(choice)
-    lock, shared = _store()
-    own: dict[models.ModelKey, DigitMap] = st.session_state.setdefault("embedding_maps", {})
-    store: Mapping[models.ModelKey, DigitMap] = own if sessions.owns(choice.path) else shared
-    with lock:
-        if key in store:
-            return store[key]
     model = models.loaded(choice).recognizer.model
     refusal = quotas.evaluation_refusal(model, MAP_COUNT)
-    if refusal is not None:  # too many evaluations from this session, or the memory is not there
-        st.warning(refusal)
-        return None
+    if refusal is not None:
+        raise quotas.Refused(refusal)
     data = load_mnist()
     bar = st.progress(0.0, text=f"Placing {MAP_COUNT:,} test digits in {choice.label}'s learned space…")
     space = LearnedSpace(
@@ -70,14 +73,6 @@ def map_for(choice: models.ModelChoice) -> DigitMap | None:
     )
     digit_map = DigitMap(space, nearest_neighbour_accuracy(space.points, space.labels))
     bar.empty()
-    with lock:
-        if store is own:
-            own.clear()  # one of the session's own models at a time: the map holds its model's graph
-            own[key] = digit_map
-        else:
-            shared[key] = digit_map
-            while len(shared) > 4:
-                shared.popitem(last=False)
     return digit_map
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -15,37 +13,33 @@ if TYPE_CHECKING:
     from core.evaluate import Evaluation
 
 
-# NOTE: not st.cache_resource on the evaluation itself: its progress bar is drawn from inside the computation, and
-# Streamlit refuses (CacheReplayClosureError) a cached function that writes to an element created outside it.
-@st.cache_resource
-def _store() -> tuple[threading.Lock, OrderedDict]:
-    return threading.Lock(), OrderedDict()
-
-
 def evaluation_for(choice: models.ModelChoice, count: int) -> Evaluation:
     """Evaluate on the first `count` test images with a progress bar, or reuse the stored result."""
+    try:
+        return _evaluation(*models.model_key(choice), count, choice)
+    except quotas.Refused as refusal:  # too many evaluations from this session, or the memory is not there
+        st.warning(str(refusal))
+        st.stop()
+
+
+# NOTE: the progress bar is made inside the cached function. Streamlit replays what a cached function drew on every
+# hit (here a bar already emptied), and refuses (CacheReplayClosureError) one that drew in an element made outside
+# it. A refusal is raised, not returned: Streamlit caches no exception, so the next try computes again.
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _evaluation(path: str, modified: float, count: int, _choice: models.ModelChoice) -> Evaluation:
     from core.evaluate import evaluate_model
 
-    key = (*models.model_key(choice), count)
-    lock, store = _store()
-    with lock:
-        if key in store:
-            return store[key]
-    refusal = quotas.evaluation_refusal(models.loaded(choice).recognizer.model, count)
-    if refusal is not None:  # too many evaluations from this session, or the memory is not there
-        st.warning(refusal)
-        st.stop()
+    model = models.loaded(_choice).recognizer.model
+    refusal = quotas.evaluation_refusal(model, count)
+    if refusal is not None:
+        raise quotas.Refused(refusal)
     data = load_mnist()
-    bar = st.progress(0.0, text=f"Evaluating {choice.label} on {count:,} test images…")
+    bar = st.progress(0.0, text=f"Evaluating {_choice.label} on {count:,} test images…")
     evaluation = evaluate_model(
-        models.loaded(choice).recognizer.model,
+        model,
         data.x_test[:count],
         data.y_test[:count],
-        on_progress=lambda fraction: bar.progress(min(fraction, 1.0), text=f"Evaluating {choice.label}… {fraction:.0%}"),
+        on_progress=lambda fraction: bar.progress(min(fraction, 1.0), text=f"Evaluating {_choice.label}… {fraction:.0%}"),
     )
     bar.empty()
-    with lock:
-        store[key] = evaluation
-        while len(store) > 8:
-            store.popitem(last=False)
     return evaluation

@@ -14,6 +14,10 @@ if TYPE_CHECKING:
     from core.config import TrainConfig
 
 
+class Refused(Exception):
+    """Raised where this session may not start a computation now; the message says why in one sentence."""
+
+
 def _limit(allowance: limits.Allowance) -> limits.RateLimit:
     """This session's rate limit for one kind of action, kept in its session state (a new tab is a new session)."""
     return st.session_state.setdefault(f"quotas_{allowance.what}", allowance.limit())

@@ -14,6 +14,7 @@ def _close_matplotlib_only() -> None:
     webcam readout and training chart refresh), and it resets Keras's global state under the models other
     sessions are using and a training job's thread, while holding the GIL for up to a second (the live webcam
     fell to under 1 frame per second). This app builds models only in core, deliberately, so it opts out.
+    tests/test_streamlit_internals.py fails, saying what to do, when an upgrade changes what this relies on.
     """
     pyplot = sys.modules.get("matplotlib.pyplot")
     if pyplot is not None:
@@ -29,7 +30,7 @@ def ensure_app_navigation() -> None:
     NOTE: with a pages/ folder, the first visit to a fresh server by a direct URL (/webcam) runs the page in
     Streamlit's legacy file-based mode, skipping app.py: no sidebar, wrong navigation, and no import guard.
     The class flag below is what st.navigation itself clears; clearing it and rerunning routes the same
-    URL through app.py.
+    URL through app.py. tests/test_streamlit_internals.py checks that the detour is still needed and still works.
     """
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
