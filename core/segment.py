@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 
 from core.preprocess import Box, InkMap, _label, _quantiles, ink_map, to_mnist
+from core.rules import is_line_like, on_printed_lines, remove_rules, runs_on
 
 MIN_DIGIT_PIXELS = 12  # at working resolution; smaller groups are specks
 MIN_DIGIT_HEIGHT = 8  # pixels; with MIN_DIGIT_FRACTION of the image's shorter side, the smallest digit `read` accepts
 MIN_DIGIT_FRACTION = 0.02
-ON_PRINTED_SHARE = 0.7  # a thin piece with this share of its ink on printed lines is what is left of them
 PAGE_DIGIT_FRACTION = 0.06  # on a photographed page, digits are at least this share of the shorter side (29 px of 480)
 SPECK_FRACTION = 5e-5  # of the image's pixels: 15 px in a 640x480 frame
 MAX_FRAGMENTS = 300  # more separate blobs than this is noise or texture, not a handful of digits
@@ -28,13 +28,6 @@ PAGE_SEED = 0.45  # of the digits' height: pieces at least this tall are digits 
 PAGE_REACH = 0.15  # of the digits' height: a smaller piece this close to a large one may be part of its digit
 SPLIT_ASPECT = 1.05  # a shape wider than it is tall may be two digits written touching
 CROP_TYPICAL = 0.75  # the stroke's darkness at this quantile counts as full ink when a page's digit is cropped
-# A straight piece no wider than this share of its length whose line continues, at least this share as dark as
-# the piece, along this share of the way for this many of its own lengths beyond each end, is a printed line.
-RUN_ON_THINNESS = 0.3
-RUN_ON_DARKNESS = 0.35
-RUN_ON_SHARE = 0.7
-RUN_ON_REACH = 1.0
-LINE_LIKE_FILL = 0.025  # ink area per squared length below which a thin straight piece is a line, not a 1
 
 
 # --- Finding digits -----------------------------------------------------------------------------------------------
@@ -64,27 +57,6 @@ class Group:
         self.x0, self.y0 = min(self.x0, other.x0), min(self.y0, other.y0)
         self.x1, self.y1 = max(self.x1, other.x1), max(self.y1, other.y1)
         self.area += other.area
-
-
-def _remove_rules(mask: np.ndarray) -> np.ndarray:
-    """Erase ruled lines: straight runs longer than a third of the image and thin, horizontal or vertical."""
-    height, width = mask.shape
-    lines = np.zeros_like(mask)
-    # Openings with kernels this long cost milliseconds per frame: only try a direction in which some row or
-    # column holds enough ink to contain such a run.
-    row_ink, column_ink = np.count_nonzero(mask, axis=1), np.count_nonzero(mask, axis=0)
-    for length, shape, most in ((width // 3, (width // 3, 1), row_ink.max()), (height // 3, (1, height // 3), column_ink.max())):
-        if length >= 30 and most >= length:
-            kernel = cv2.getStructuringElement(cv2.MORPH_RECT, shape)
-            straight = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
-            # A pen stroke can be as long (a tall 1 on the canvas, a digit in a tight crop) but is thicker than a
-            # thirtieth of that length, so it survives an opening by a square of that side; a printed rule does not.
-            side = max(3, length // 30)
-            thick = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (side, side)))
-            lines |= cv2.subtract(straight, thick)
-    if not lines.any():
-        return mask
-    return cv2.subtract(mask, cv2.dilate(lines, np.ones((3, 3), np.uint8)))
 
 
 def _components(pieces: tuple[np.ndarray, np.ndarray], smallest: float = 2) -> tuple[np.ndarray, list[Group]]:
@@ -176,7 +148,7 @@ def find_digit_groups(ink: InkMap, *, whole_image: bool = False) -> tuple[np.nda
     """
     # Specks far too small to be part of a digit at this image size (sensor noise, paper texture, dust).
     smallest = 2 if whole_image else max(6, SPECK_FRACTION * ink.mask.size)
-    mask = ink.mask if whole_image or ink.lines_removed else _remove_rules(ink.mask)
+    mask = ink.mask if whole_image or ink.lines_removed else remove_rules(ink.mask)
     labels, groups = _components(ink.pieces if mask is ink.mask else _label(mask), smallest)
     if not groups or len(groups) > MAX_FRAGMENTS:
         return labels, []  # nothing, or hundreds of fragments: noise, not handwriting
@@ -186,7 +158,7 @@ def find_digit_groups(ink: InkMap, *, whole_image: bool = False) -> tuple[np.nda
         # the frame's edge too: judge sizes among the shapes that lie inside, when there are any. On a
         # photographed page, what runs within a few pixels of the frame's edge comes from beyond it too.
         margin = round(PAGE_BORDER * max(ink.mask.shape)) if ink.lines_removed else 0
-        inside = [group for group in groups if not _touches_border(group, ink.mask.shape, margin if _is_line_like(group) else 0)]
+        inside = [group for group in groups if not _touches_border(group, ink.mask.shape, margin if is_line_like(group) else 0)]
         # In a photo nothing at the edge is read, however little lies inside: the sheet's edge, the desk, a
         # shadow's rim and a thumb all come in from there.
         groups = inside if ink.photograph else inside or groups
@@ -195,11 +167,11 @@ def find_digit_groups(ink: InkMap, *, whole_image: bool = False) -> tuple[np.nda
     if ink.lines_removed and not whole_image:
         # What is left of printed lines (a piece the Hough transform missed, a grid's crossings) is thin, straight
         # and often longer than the digits: measure the digits' height without such pieces, then drop them.
-        groups = [group for group in groups if not _on_printed_lines(ink, group) and not _runs_on(ink, labels, group)]
+        groups = [group for group in groups if not on_printed_lines(ink, group) and not runs_on(ink, labels, group)]
         if not groups:
             return labels, []
         tallest = _digit_height(groups)
-        groups = [group for group in groups if not (_is_line_like(group) and max(group.width, group.height) > 1.3 * tallest)]
+        groups = [group for group in groups if not (is_line_like(group) and max(group.width, group.height) > 1.3 * tallest)]
         groups = _columns_in_rows(groups, tallest) if groups else groups
         # Digits written together are of a size: a piece much shorter than them is a dot, a dash or a grid crossing.
         groups = [group for group in groups if group.height >= PAGE_SHORTEST * tallest]
@@ -270,65 +242,9 @@ def _gap(first: Group, second: Group) -> float:
     return float(np.hypot(dx, dy))
 
 
-def _on_printed_lines(ink: InkMap, group: Group) -> bool:
-    """A thin piece lying along printed lines: what their subtraction left of them, not a 1 written in a square."""
-    if ink.printed is None or min(group.width, group.height) > 0.3 * max(group.width, group.height):
-        return False
-    window = (slice(group.y0, group.y1), slice(group.x0, group.x1))
-    own = ink.mask[window] > 0
-    return bool(np.count_nonzero(ink.printed[window] & own) >= ON_PRINTED_SHARE * max(1, np.count_nonzero(own)))
-
-
-def _runs_on(ink: InkMap, labels: np.ndarray, group: Group) -> bool:
-    """A thin straight piece whose line runs on beyond both its ends: a ruling, a margin or a grid line the line
-    finder missed or did not subtract in full, not a 1 (a pen stroke stops where the digit ends)."""
-    window = labels[group.y0 : group.y1, group.x0 : group.x1]
-    ys, xs = np.nonzero(np.isin(window, group.labels))
-    if len(xs) < 5:
-        return False
-    points = np.stack([xs + group.x0, ys + group.y0], axis=1).astype(np.float32)  # (n, 2) x, y
-    centre = points.mean(axis=0)
-    _, _, axes = np.linalg.svd(points - centre, full_matrices=False)
-    direction = axes[0]
-    along = (points - centre) @ direction
-    across = (points - centre) @ axes[1]
-    length = float(along.max() - along.min())
-    if length < 8 or float(np.ptp(across)) > RUN_ON_THINNESS * length:
-        return False
-    own = float(np.median(ink.ink[points[:, 1].astype(int), points[:, 0].astype(int)]))
-    height, width = ink.ink.shape
-    normal = axes[1]
-    sides = []
-    for sign, end in ((-1.0, float(along.min())), (1.0, float(along.max()))):
-        steps = end + sign * np.arange(3.0, 3.0 + RUN_ON_REACH * length, 1.0)
-        spots = centre[None, :] + steps[:, None] * direction[None, :]  # (k, 2) on the line beyond this end
-        inside = (spots[:, 0] >= 1) & (spots[:, 0] < width - 1) & (spots[:, 1] >= 1) & (spots[:, 1] < height - 1)
-        if inside.sum() < 0.5 * len(spots):
-            continue  # the line leaves the frame here: the other end decides
-        spots = spots[inside]
-        darkest = np.max(
-            [
-                ink.ink[
-                    np.rint(spots[:, 1] + shift * normal[1]).astype(int).clip(0, height - 1),
-                    np.rint(spots[:, 0] + shift * normal[0]).astype(int).clip(0, width - 1),
-                ]
-                for shift in (-1, 0, 1)
-            ],
-            axis=0,
-        )
-        sides.append(float(np.mean(darkest >= RUN_ON_DARKNESS * own)))
-    return bool(sides) and min(sides) >= RUN_ON_SHARE
-
-
-def _is_line_like(group: Group) -> bool:
-    """Thin and straight: the ink fills little more than a line of its length would (a 1 fills a little more)."""
-    length = max(group.width, group.height)
-    return length >= 3 * min(group.width, group.height) and group.area < LINE_LIKE_FILL * length * length
-
-
 def _digit_height(groups: list[Group]) -> int:
     """The height digits have here: the median height of the pieces with the most ink, line-like pieces aside."""
-    solid = [group for group in groups if not _is_line_like(group)] or groups
+    solid = [group for group in groups if not is_line_like(group)] or groups
     largest = sorted(solid, key=lambda group: -group.area)[:7]
     return int(np.median([group.height for group in largest]))
 
