@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from core.config import TrainConfig
 from core.data import DatasetError, Mnist
-from core.progress import TrainingAbandoned, TrainingProgress, TrainingStatus
+from core.progress import MemoryCeilingReached, TrainingAbandoned, TrainingProgress, TrainingStatus
 
 if TYPE_CHECKING:
     from core.training import ProgressMonitor, TrainResult
@@ -23,7 +23,8 @@ class TrainingJob:
 
     Importing this module does not import TensorFlow; starting a job does. `data` defaults to `load_mnist()`,
     loaded on the job's thread so that the page never waits for it. With `owner_alive` (is the visitor who started
-    it still there?), a run whose owner has gone for core.watchdog.ABSENCE_SECONDS ends as ABANDONED, unsaved.
+    it still there?), a run whose owner has gone for core.watchdog.ABSENCE_SECONDS ends as ABANDONED, unsaved. A run
+    during which the process's memory passes core.limits' ceiling ends as FAILED, unsaved, with a sentence saying so.
     """
 
     def __init__(
@@ -36,12 +37,12 @@ class TrainingJob:
         owner_alive: Callable[[], bool] | None = None,
     ) -> None:
         from core.training import ProgressMonitor  # TensorFlow loads when someone first trains
-        from core.watchdog import AbandonWhenOwnerGone
+        from core.watchdog import AbandonWhenOwnerGone, StopAtMemoryCeiling
 
         self.config = config
         self.name = name
         self.monitor: ProgressMonitor = ProgressMonitor()
-        self._callbacks = [self.monitor] + ([AbandonWhenOwnerGone(owner_alive)] if owner_alive is not None else [])
+        self._callbacks = [self.monitor, StopAtMemoryCeiling()] + ([AbandonWhenOwnerGone(owner_alive)] if owner_alive is not None else [])
         self.stop_event = threading.Event()
         self.result: TrainResult | None = None
         self.error: str | None = None
@@ -63,6 +64,12 @@ class TrainingJob:
             self.error = str(abandoned)
             self.monitor.finish(TrainingStatus.ABANDONED, self.error)
             logger.warning("Training %r stopped after %d batches: its visitor left; nothing was saved.", name, self.progress().steps_done)
+        except MemoryCeilingReached as reached:  # raised before anything was saved: nothing to remove
+            self.error = str(reached)
+            self.monitor.finish(TrainingStatus.FAILED, self.error)
+            logger.warning(
+                "Training %r stopped after %d batches: the server's memory passed its ceiling.", name, self.progress().steps_done
+            )
         except DatasetError as error:  # already one sentence that says what to do
             self.error = str(error)
             self.monitor.finish(TrainingStatus.FAILED, self.error)

@@ -39,6 +39,11 @@ class TrainingAbandoned(Exception):
     """Raised inside a training whose visitor has gone, so that it ends at once and nothing of it is saved."""
 
 
+class MemoryCeilingReached(Exception):
+    """Raised inside a training when the server's memory passes its ceiling, so that it ends at once, frees what it
+    holds and saves nothing: the server and its other visitors carry on."""
+
+
 # The first batches of a run also trace and compile the training step (seconds each, where later batches take
 # milliseconds), so the time left is measured from the batch after them, once a few more batches have run.
 WARM_UP_STEPS = 3

@@ -1,4 +1,5 @@
-"""Ending a training whose visitor has gone (tab closed): a Keras callback that aborts it, so nothing is saved."""
+"""Ending a training from outside it: its visitor has gone (tab closed), or the server's memory passed its ceiling.
+Keras callbacks that abort it between batches, so nothing is saved."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 
 import keras
 
-from core.progress import TrainingAbandoned
+from core import limits
+from core.progress import MemoryCeilingReached, TrainingAbandoned
 
 # A dropped connection that comes back within this keeps its training (a reload, a phone waking up).
 ABSENCE_SECONDS = 10.0
@@ -45,6 +47,49 @@ class AbandonWhenOwnerGone(keras.callbacks.Callback):
             self._gone_since = now
         if self._gone_since is not None and now - self._gone_since >= self.absence:
             raise TrainingAbandoned("The visitor who started this training left, so it was stopped and its model discarded.")
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.check()
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.check()
+
+    def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.check()
+
+
+class StopAtMemoryCeiling(keras.callbacks.Callback):
+    """Raise MemoryCeilingReached, between batches, once the process's memory passes the server's ceiling.
+
+    A training is refused before it starts when its estimate would not fit (core.limits.training_refusal); this
+    catches what an estimate cannot foresee while it runs: other visitors' work growing beside it, or an estimate
+    that was wrong. `rss` and `ceiling` are read at most every CHECK_SECONDS (reading /proc costs a system call).
+    """
+
+    async_safe = True
+
+    def __init__(
+        self,
+        rss: Callable[[], int] = limits.process_rss,
+        ceiling: Callable[[], int] = limits.ceiling_bytes,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.rss, self.ceiling, self.clock = rss, ceiling, clock
+        self._checked = float("-inf")
+
+    def check(self) -> None:
+        now = self.clock()
+        if now - self._checked < CHECK_SECONDS:
+            return
+        self._checked = now
+        ceiling = self.ceiling()
+        if self.rss() > ceiling:
+            raise MemoryCeilingReached(
+                f"The server's memory passed its ceiling of {ceiling // limits.MB} MB ({limits.CEILING_ENV}) during this "
+                "training, so it was stopped and its model discarded; try again when fewer people are training, or "
+                "lower the batch size or the network's size."
+            )
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.check()

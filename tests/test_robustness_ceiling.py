@@ -1,0 +1,81 @@
+"""The server's memory ceiling while a training runs: it is stopped, and nothing saved, once the process passes it."""
+
+from __future__ import annotations
+
+import pytest
+
+from core import limits, watchdog
+from core.config import TrainConfig
+from core.jobs import TrainingJob
+from core.progress import MemoryCeilingReached, TrainingStatus
+
+MB = limits.MB
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TestStopAtMemoryCeiling:
+    def test_under_the_ceiling_the_training_goes_on(self):
+        guard = watchdog.StopAtMemoryCeiling(rss=lambda: 900 * MB, ceiling=lambda: 1000 * MB)
+
+        guard.on_train_begin()
+        guard.on_train_batch_begin(0)  # no exception: the run carries on
+
+    def test_past_the_ceiling_it_stops_in_one_sentence_naming_the_setting(self):
+        guard = watchdog.StopAtMemoryCeiling(rss=lambda: 1001 * MB, ceiling=lambda: 1000 * MB)
+
+        with pytest.raises(MemoryCeilingReached) as stopped:
+            guard.on_train_batch_begin(0)
+
+        message = str(stopped.value)
+        assert "1000 MB" in message and limits.CEILING_ENV in message and "discarded" in message
+        assert message.count(". ") == 0 and "\n" not in message
+
+    def test_memory_is_read_at_most_every_few_seconds(self):
+        readings: list[int] = []
+        clock = Clock()
+
+        def rss() -> int:
+            readings.append(1)
+            return 0
+
+        guard = watchdog.StopAtMemoryCeiling(rss=rss, ceiling=lambda: 1000 * MB, clock=clock)
+        for batch in range(50):
+            guard.on_train_batch_begin(batch)
+        clock.now += watchdog.CHECK_SECONDS
+        guard.on_train_batch_begin(50)
+
+        assert len(readings) == 2
+
+
+class TestATrainingPastTheCeiling:
+    def test_a_real_training_is_stopped_and_saves_nothing(self, mnist, tmp_path, monkeypatch):
+        # The process already holds TensorFlow and MNIST: far more than a ceiling of 64 MB.
+        monkeypatch.setenv(limits.CEILING_ENV, "64")
+        data = mnist._replace(x_train=mnist.x_train[:600], y_train=mnist.y_train[:600])
+        save_to = tmp_path / "mine.keras"
+        config = TrainConfig(epochs=3, train_size=600, batch_size=32, validation_split=0.0)
+
+        job = TrainingJob(config, data, save_to=save_to, name="mine").start()
+
+        assert job.wait(timeout=300)
+        assert job.status is TrainingStatus.FAILED and "64 MB" in job.message and "discarded" in job.message
+        assert job.result is None and not save_to.exists() and not any(tmp_path.rglob("*.keras"))
+        assert job.progress().steps_done < job.progress().total_steps
+
+    def test_the_same_training_under_the_ceiling_is_saved(self, mnist, tmp_path, monkeypatch):
+        monkeypatch.setenv(limits.CEILING_ENV, str(limits.process_rss() // MB + 4000))
+        data = mnist._replace(x_train=mnist.x_train[:600], y_train=mnist.y_train[:600])
+        save_to = tmp_path / "mine.keras"
+        config = TrainConfig(epochs=1, train_size=300, batch_size=64, validation_split=0.0)
+
+        job = TrainingJob(config, data, save_to=save_to, name="mine").start()
+
+        assert job.wait(timeout=300)
+        assert job.status is TrainingStatus.FINISHED and save_to.exists()
