@@ -89,7 +89,11 @@ def evaluate_model(
     """
     inputs = images.reshape(len(images), *model.inputs[0].shape[1:]).astype(np.float32) / np.float32(255)
     steps = -(-len(images) // batch_size)
-    callbacks = [_Progress(on_progress, steps)] if on_progress else []
+    from core.watchdog import StopAtMemoryCeiling
+
+    # The memory was checked before the evaluation started; StopAtMemoryCeiling raises MemoryCeilingReached if the
+    # server passes its ceiling meanwhile (other visitors' work grows beside it).
+    callbacks = [StopAtMemoryCeiling(StopAtMemoryCeiling.EVALUATION)] + ([_Progress(on_progress, steps)] if on_progress else [])
     # NOTE: compile a new Model over the same layers (no weights copied) rather than the caller's model, which
     # may be the app's shared cached model being read by other sessions' threads right now.
     evaluator = keras.Model(model.inputs, model.outputs, name=f"{model.name}_evaluator")

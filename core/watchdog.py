@@ -59,23 +59,28 @@ class AbandonWhenOwnerGone(keras.callbacks.Callback):
 
 
 class StopAtMemoryCeiling(keras.callbacks.Callback):
-    """Raise MemoryCeilingReached, between batches, once the process's memory passes the server's ceiling.
+    """Raise MemoryCeilingReached, between batches, once the process's memory passes the server's ceiling; `work`
+    ends the sentence that says so (TRAINING or EVALUATION).
 
-    A training is refused before it starts when its estimate would not fit (core.limits.training_refusal); this
+    A training or an Evaluate is refused before it starts when its estimate would not fit (core.limits); this
     catches what an estimate cannot foresee while it runs: other visitors' work growing beside it, or an estimate
     that was wrong. `rss` and `ceiling` are read at most every CHECK_SECONDS (reading /proc costs a system call).
     """
 
     async_safe = True
 
+    TRAINING = "training, so it was stopped and its model discarded; try again when fewer people are training, or lower the batch size or the network's size."
+    EVALUATION = "evaluation, so it was stopped; try again in a few minutes, or use fewer test images."
+
     def __init__(
         self,
+        work: str = TRAINING,
         rss: Callable[[], int] = limits.process_rss,
         ceiling: Callable[[], int] = limits.ceiling_bytes,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
-        self.rss, self.ceiling, self.clock = rss, ceiling, clock
+        self.work, self.rss, self.ceiling, self.clock = work, rss, ceiling, clock
         self._checked = float("-inf")
 
     def check(self) -> None:
@@ -86,9 +91,7 @@ class StopAtMemoryCeiling(keras.callbacks.Callback):
         ceiling = self.ceiling()
         if self.rss() > ceiling:
             raise MemoryCeilingReached(
-                f"The server's memory passed its ceiling of {ceiling // limits.MB} MB ({limits.CEILING_ENV}) during this "
-                "training, so it was stopped and its model discarded; try again when fewer people are training, or "
-                "lower the batch size or the network's size."
+                f"The server's memory passed its ceiling of {ceiling // limits.MB} MB ({limits.CEILING_ENV}) during this {self.work}"
             )
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
@@ -98,4 +101,7 @@ class StopAtMemoryCeiling(keras.callbacks.Callback):
         self.check()
 
     def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.check()
+
+    def on_predict_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self.check()

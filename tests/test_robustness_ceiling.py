@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from test_app import routed  # noqa: F401  (a fixture)
 
 from core import limits, watchdog
 from core.config import TrainConfig
@@ -79,3 +80,33 @@ class TestATrainingPastTheCeiling:
 
         assert job.wait(timeout=300)
         assert job.status is TrainingStatus.FINISHED and save_to.exists()
+
+
+class TestAnEvaluationPastTheCeiling:
+    def test_evaluate_model_stops_between_batches(self, mnist, monkeypatch):
+        from core.evaluate import evaluate_model
+        from core.model import SHIPPED_MODEL, load_model
+
+        model, _ = load_model(SHIPPED_MODEL)
+        monkeypatch.setenv(limits.CEILING_ENV, "64")
+
+        with pytest.raises(MemoryCeilingReached, match="during this evaluation, so it was stopped"):
+            evaluate_model(model, mnist.x_test[:1000], mnist.y_test[:1000])
+
+    @pytest.mark.usefixtures("routed")
+    def test_the_evaluate_page_says_so_in_one_sentence_and_keeps_going(self, monkeypatch):
+        from test_app import PAGES, open_app
+
+        from pages.ui import quotas
+        from pages.ui.evaluation import _evaluation
+
+        _evaluation.clear()  # no evaluation kept from another test
+        # The check before it starts lets it through (as when memory was there then); the ceiling is passed meanwhile.
+        monkeypatch.setattr(quotas, "evaluation_refusal", lambda model, count: None)
+        monkeypatch.setenv(limits.CEILING_ENV, "64")
+        app = open_app(PAGES["Evaluate"])
+
+        (warning,) = app.warning
+        assert warning.value.startswith("The server's memory passed its ceiling of 64 MB") and "fewer test images" in warning.value
+        assert not app.exception and not app.main.metric  # the page stopped before its figures
+        _evaluation.clear()

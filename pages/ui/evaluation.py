@@ -28,6 +28,7 @@ def evaluation_for(choice: models.ModelChoice, count: int) -> Evaluation:
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _evaluation(path: str, modified: float, count: int, _choice: models.ModelChoice) -> Evaluation:
     from core.evaluate import evaluate_model
+    from core.progress import MemoryCeilingReached
 
     model = models.loaded(_choice).recognizer.model
     refusal = quotas.evaluation_refusal(model, count)
@@ -35,11 +36,15 @@ def _evaluation(path: str, modified: float, count: int, _choice: models.ModelCho
         raise quotas.Refused(refusal)
     data = load_mnist()
     bar = st.progress(0.0, text=f"Evaluating {_choice.label} on {count:,} test images…")
-    evaluation = evaluate_model(
-        model,
-        data.x_test[:count],
-        data.y_test[:count],
-        on_progress=lambda fraction: bar.progress(min(fraction, 1.0), text=f"Evaluating {_choice.label}… {fraction:.0%}"),
-    )
-    bar.empty()
+    try:
+        evaluation = evaluate_model(
+            model,
+            data.x_test[:count],
+            data.y_test[:count],
+            on_progress=lambda fraction: bar.progress(min(fraction, 1.0), text=f"Evaluating {_choice.label}… {fraction:.0%}"),
+        )
+    except MemoryCeilingReached as reached:
+        raise quotas.Refused(str(reached)) from None
+    finally:
+        bar.empty()
     return evaluation
