@@ -30,6 +30,7 @@ RELATIVE_INK = 0.3
 NEARBY_INK = 7
 
 
+_THIN_LINES = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))  # a top-hat of this side keeps lines up to 4 pixels wide
 _THUMB_REACH = np.ones((7, 7), np.uint8)  # pixels around a thumb where its outline and shadow lie
 
 
@@ -110,7 +111,12 @@ def _page_mask(
     # Printed lines are subtracted, not erased: a stroke that crosses or follows one keeps its own darkness.
     # A printed line is darker along its length than the paper is, by half the weakest ink's margin at least.
     (paper_middle,) = _quantiles(darkness[::4, ::4], (0.5,))
-    printed = _printed_lines(weak_mask, darkness, 0.5 * (paper_middle + line_weak))
+    # A fine, dark grid covers so much of a page that it raises the paper's measured level and noise to its own, and
+    # many of its lines fall under `line_weak`. Lines are also looked for in what stands out of its surroundings
+    # within a few pixels (a top-hat, where a grid raises nothing: its squares are wider than the top-hat).
+    standing_out = cv2.morphologyEx(darkness, cv2.MORPH_TOPHAT, _THIN_LINES)
+    thin = cv2.compare(standing_out, magnified * np.float32(_ink_levels(standing_out)[2]), cv2.CMP_GT)
+    printed = _printed_lines(weak_mask, darkness, 0.5 * (paper_middle + line_weak), also_thin=thin)
     darkness = cv2.max(cv2.subtract(darkness, printed), 0.0)
     if printed.any():
         # Squares and rules cover up to a third of a page: measured with them, the paper's noise looks several
@@ -204,13 +210,14 @@ def _grown_from(candidates: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     return keep[labels]
 
 
-def _printed_lines(mask: np.ndarray, darkness: np.ndarray, faintest: float) -> np.ndarray:
+def _printed_lines(mask: np.ndarray, darkness: np.ndarray, faintest: float, also_thin: np.ndarray | None = None) -> np.ndarray:
     """How dark printed rules, grid lines and the sheet's edge make each pixel: lines straight across the frame.
 
     A standard Hough transform finds them even where digits or shadows break them; each is then nudged onto the
     darkest nearby line (the transform's 1-degree steps drift by pixels across a frame), and drawn as wide as the
     lines are printed (all lines of a sheet alike), with its own darkness across it (the median along its length,
     which the few digits it crosses do not move). Subtracting this leaves the ink that crosses or follows a line.
+    Lines are looked for on `mask` and, if given, on `also_thin` (thin ridges); their width is measured on `mask`.
     (h, w) uint8 0/255 mask, (h, w) float32 darkness, the faintest ink -> (h, w) float32 darkness of the lines (0 elsewhere).
     """
     printed = np.zeros_like(darkness)
@@ -220,11 +227,12 @@ def _printed_lines(mask: np.ndarray, darkness: np.ndarray, faintest: float) -> n
         return printed
     # NOTE: the transform runs on the mask halved by max-pooling (a 1-pixel line survives it), four times cheaper;
     # the refinement below puts each line back on its pixels at full size.
-    half = cv2.dilate(mask, np.ones((2, 2), np.uint8))[::2, ::2]
+    searched = mask if also_thin is None else cv2.bitwise_or(mask, also_thin)  # where lines are looked for
+    half = cv2.dilate(searched, np.ones((2, 2), np.uint8))[::2, ::2]
     found = cv2.HoughLinesWithAccumulator(half, 1, np.pi / 180, int(LINE_VOTES * max(half.shape)))
     if found is None:
         return printed
-    distinct = _distinct_lines(found.reshape(-1, 3))
+    distinct = _apart(_distinct_lines(found.reshape(-1, 3)), half.shape)
     # A printed line is dark along its whole length. A line the transform draws through a row of digits (thick
     # marker strokes line up) is dark only where it crosses them, and its median is the paper's.
     lines = [(*_refined(darkness, 2 * rho, theta), family) for rho, theta, family in distinct]
@@ -314,6 +322,28 @@ def _draw_profile(drawn: np.ndarray, points: np.ndarray, profile: np.ndarray, wi
     values = np.interp(distance, PROFILE_OFFSETS, profile).astype(np.float32)
     ys, xs = ys + y0, xs + x0
     drawn[ys, xs] = np.maximum(drawn[ys, xs], values)
+
+
+def _apart(lines: list[tuple[float, float, int]], shape: tuple[int, ...]) -> list[tuple[float, float, int]]:
+    """Lines (strongest first) without those that cross a stronger line of their own family inside the frame: a
+    sheet's parallel lines meet, in perspective, only beyond it."""
+    height, width = shape[:2]
+    kept: list[tuple[float, float, int]] = []
+    for rho, theta, family in lines:
+        crosses = False
+        for other_rho, other_theta, other_family in kept:
+            if other_family != family:
+                continue
+            matrix = np.array([[np.cos(theta), np.sin(theta)], [np.cos(other_theta), np.sin(other_theta)]])
+            if abs(np.linalg.det(matrix)) < 1e-6:
+                continue
+            x, y = np.linalg.solve(matrix, np.array([rho, other_rho]))
+            if 0 <= x < width and 0 <= y < height:
+                crosses = True
+                break
+        if not crosses:
+            kept.append((rho, theta, family))
+    return kept
 
 
 def _distinct_lines(found: np.ndarray) -> list[tuple[float, float, int]]:
