@@ -82,18 +82,17 @@ def evaluate_model(
     *,
     batch_size: int = 500,
     on_progress: Callable[[float], object] | None = None,
+    guard: keras.callbacks.Callback | None = None,
 ) -> Evaluation:
     """Loss and accuracy with model.evaluate(), then probabilities for the confusion matrix and the gallery.
 
-    images: (n, 28, 28) uint8 MNIST-style; on_progress receives the fraction done (0..1).
+    images: (n, 28, 28) uint8 MNIST-style; on_progress receives the fraction done (0..1). `guard` runs between
+    batches and may stop the evaluation by raising (the app's core.watchdog.StopAtMemoryCeiling raises
+    MemoryCeilingReached once the server passes its memory ceiling).
     """
     inputs = images.reshape(len(images), *model.inputs[0].shape[1:]).astype(np.float32) / np.float32(255)
     steps = -(-len(images) // batch_size)
-    from core.watchdog import StopAtMemoryCeiling
-
-    # The memory was checked before the evaluation started; StopAtMemoryCeiling raises MemoryCeilingReached if the
-    # server passes its ceiling meanwhile (other visitors' work grows beside it).
-    callbacks = [StopAtMemoryCeiling(StopAtMemoryCeiling.EVALUATION)] + ([_Progress(on_progress, steps)] if on_progress else [])
+    callbacks = ([guard] if guard is not None else []) + ([_Progress(on_progress, steps)] if on_progress else [])
     # NOTE: compile a new Model over the same layers (no weights copied) rather than the caller's model, which
     # may be the app's shared cached model being read by other sessions' threads right now.
     evaluator = keras.Model(model.inputs, model.outputs, name=f"{model.name}_evaluator")

@@ -24,7 +24,7 @@ LINE_FAN = 20  # degrees: how far perspective turns a sheet's lines from each ot
 PAGE_STRONG_INK = 0.05
 PAGE_WEAK_INK = 0.025
 STRONG_SPREADS, WEAK_SPREADS = 6.0, 3.0  # clear ink is this many of the paper's standard deviations above it, weak ink this many
-# Ink is also darker than this share of the darkest ink within NEARBY_INK pixels (a stroke's blur and the lines
+# Ink is also darker than this share of the darkest ink in a disc NEARBY_INK pixels wide around it (a stroke's blur and the lines
 # it touches are fainter than it by more).
 RELATIVE_INK = 0.3
 NEARBY_INK = 7
@@ -217,26 +217,29 @@ def _printed_lines(mask: np.ndarray, darkness: np.ndarray, faintest: float, also
     darkest nearby line (the transform's 1-degree steps drift by pixels across a frame), and drawn as wide as the
     lines are printed (all lines of a sheet alike), with its own darkness across it (the median along its length,
     which the few digits it crosses do not move). Subtracting this leaves the ink that crosses or follows a line.
-    Lines are looked for on `mask` and, if given, on `also_thin` (thin ridges); their width is measured on `mask`.
+    Lines are looked for, and their width measured, on `mask` and, if given, `also_thin` (thin ridges) together.
     (h, w) uint8 0/255 mask, (h, w) float32 darkness, the faintest ink -> (h, w) float32 darkness of the lines (0 elsewhere).
     """
     printed = np.zeros_like(darkness)
+    searched = mask if also_thin is None else cv2.bitwise_or(mask, also_thin)  # where lines are looked for
     longest_digit = 0.3 * max(mask.shape)
-    _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(searched, connectivity=8)
     if not len(stats) > 1 or max(stats[1:, cv2.CC_STAT_WIDTH].max(), stats[1:, cv2.CC_STAT_HEIGHT].max()) < longest_digit:
         return printed
     # NOTE: the transform runs on the mask halved by max-pooling (a 1-pixel line survives it), four times cheaper;
     # the refinement below puts each line back on its pixels at full size.
-    searched = mask if also_thin is None else cv2.bitwise_or(mask, also_thin)  # where lines are looked for
     half = cv2.dilate(searched, np.ones((2, 2), np.uint8))[::2, ::2]
     found = cv2.HoughLinesWithAccumulator(half, 1, np.pi / 180, int(LINE_VOTES * max(half.shape)))
     if found is None:
         return printed
-    distinct = _apart(_distinct_lines(found.reshape(-1, 3)), half.shape)
+    distinct = _distinct_lines(found.reshape(-1, 3))
     # A printed line is dark along its whole length. A line the transform draws through a row of digits (thick
     # marker strokes line up) is dark only where it crosses them, and its median is the paper's.
-    lines = [(*_refined(darkness, 2 * rho, theta), family) for rho, theta, family in distinct]
-    lines = [line for line in lines if line[1][PROFILE_REACH] > faintest]
+    refined = [_refined(darkness, 2 * rho, theta) for rho, theta, _ in distinct]
+    dark = [index for index, (_, profile) in enumerate(refined) if profile[PROFILE_REACH] > faintest]
+    # Only then are lines that cross a stronger one of their family dropped: a line through a row of digits,
+    # discarded above, would otherwise take real rules with it.
+    lines = [(*refined[index], distinct[index][2]) for index in _apart([distinct[index] for index in dark], half.shape, dark)]
     # Rules and squares come in families of parallel lines; a lone straight stroke (a tall 1) is handwriting.
     sizes = np.bincount([family for _, _, family in lines], minlength=2)
     lines = [line for line in lines if sizes[line[2]] >= MIN_FAMILY]
@@ -250,7 +253,7 @@ def _printed_lines(mask: np.ndarray, darkness: np.ndarray, faintest: float, also
         # How wide the family is printed: the median over its strongest lines of the mask's pixels near a line per
         # pixel of the line on the mask. A sheet's edge, or the dark rim of a vignetted frame, may be the strongest
         # line of all and is wider; the median is the print's.
-        width = round(float(np.median([_line_width(mask, points) for points, *_ in members[:WIDTH_SAMPLE]])))
+        width = round(float(np.median([_line_width(searched, points) for points, *_ in members[:WIDTH_SAMPLE]])))
         if width > MAX_PRINTED_WIDTH:
             continue  # wider than print: a marker's straight strokes, not a sheet's lines
         drawn = np.zeros_like(darkness)
@@ -324,12 +327,13 @@ def _draw_profile(drawn: np.ndarray, points: np.ndarray, profile: np.ndarray, wi
     drawn[ys, xs] = np.maximum(drawn[ys, xs], values)
 
 
-def _apart(lines: list[tuple[float, float, int]], shape: tuple[int, ...]) -> list[tuple[float, float, int]]:
-    """Lines (strongest first) without those that cross a stronger line of their own family inside the frame: a
-    sheet's parallel lines meet, in perspective, only beyond it."""
+def _apart(lines: list[tuple[float, float, int]], shape: tuple[int, ...], names: list[int]) -> list[int]:
+    """The names of the lines (rho, theta, family; strongest first, in the frame of `shape`) that cross no stronger
+    line of their own family inside the frame: a sheet's parallel lines meet, in perspective, only beyond it."""
     height, width = shape[:2]
     kept: list[tuple[float, float, int]] = []
-    for rho, theta, family in lines:
+    kept_names: list[int] = []
+    for (rho, theta, family), name in zip(lines, names, strict=True):
         crosses = False
         for other_rho, other_theta, other_family in kept:
             if other_family != family:
@@ -343,7 +347,8 @@ def _apart(lines: list[tuple[float, float, int]], shape: tuple[int, ...]) -> lis
                 break
         if not crosses:
             kept.append((rho, theta, family))
-    return kept
+            kept_names.append(name)
+    return kept_names
 
 
 def _distinct_lines(found: np.ndarray) -> list[tuple[float, float, int]]:

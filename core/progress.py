@@ -40,8 +40,8 @@ class TrainingAbandoned(Exception):
 
 
 class MemoryCeilingReached(Exception):
-    """Raised inside a training when the server's memory passes its ceiling, so that it ends at once, frees what it
-    holds and saves nothing: the server and its other visitors carry on."""
+    """Raised inside a training or an evaluation when the server's memory passes its ceiling, so that it ends at
+    once, frees what it holds and saves nothing: the server and its other visitors carry on."""
 
 
 # The first batches of a run also trace and compile the training step (seconds each, where later batches take

@@ -1,5 +1,4 @@
-"""Ending a training from outside it: its visitor has gone (tab closed), or the server's memory passed its ceiling.
-Keras callbacks that abort it between batches, so nothing is saved."""
+"""Keras callbacks that end a run between batches, saving nothing: its visitor has gone, or memory passed its ceiling."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ from core.progress import MemoryCeilingReached, TrainingAbandoned
 
 # A dropped connection that comes back within this keeps its training (a reload, a phone waking up).
 ABSENCE_SECONDS = 10.0
-CHECK_SECONDS = 2.0  # how often, at most, the owner is asked after; asking costs a lock in Streamlit's runtime
+CHECK_SECONDS = 2.0  # how often, at most, the owner is asked after (a lock in Streamlit's runtime) or memory read (a system call)
 
 
 class AbandonWhenOwnerGone(keras.callbacks.Callback):
@@ -65,6 +64,8 @@ class StopAtMemoryCeiling(keras.callbacks.Callback):
     A training or an Evaluate is refused before it starts when its estimate would not fit (core.limits); this
     catches what an estimate cannot foresee while it runs: other visitors' work growing beside it, or an estimate
     that was wrong. `rss` and `ceiling` are read at most every CHECK_SECONDS (reading /proc costs a system call).
+    Resident memory seldom shrinks once TensorFlow has freed it: after the server passed its ceiling, the checks
+    before a run usually refuse it first, and one that gets through is stopped at its first check.
     """
 
     async_safe = True

@@ -38,6 +38,21 @@ class TestStopAtMemoryCeiling:
         assert "1000 MB" in message and limits.CEILING_ENV in message and "discarded" in message
         assert message.count(". ") == 0 and "\n" not in message
 
+    def test_a_run_is_stopped_at_the_first_check_after_memory_grows_past_the_ceiling(self):
+        clock = Clock()
+        readings = iter([500, 900, 1200, 1300])  # MB, one per check: the run grows past 1000 MB at its third check
+        guard = watchdog.StopAtMemoryCeiling(rss=lambda: next(readings) * MB, ceiling=lambda: 1000 * MB, clock=clock)
+        stopped_at = None
+        for batch in range(100):
+            clock.now = batch * 0.5  # a batch every half second: memory is read every fourth batch
+            try:
+                guard.on_train_batch_begin(batch)
+            except MemoryCeilingReached:
+                stopped_at = batch
+                break
+
+        assert stopped_at == 2 * round(watchdog.CHECK_SECONDS / 0.5)  # the third reading, not before and not after
+
     def test_memory_is_read_at_most_every_few_seconds(self):
         readings: list[int] = []
         clock = Clock()
@@ -83,15 +98,17 @@ class TestATrainingPastTheCeiling:
 
 
 class TestAnEvaluationPastTheCeiling:
-    def test_evaluate_model_stops_between_batches(self, mnist, monkeypatch):
+    def test_evaluate_model_stops_when_its_guard_says_so(self, mnist, monkeypatch):
         from core.evaluate import evaluate_model
         from core.model import SHIPPED_MODEL, load_model
 
         model, _ = load_model(SHIPPED_MODEL)
         monkeypatch.setenv(limits.CEILING_ENV, "64")
 
+        guard = watchdog.StopAtMemoryCeiling(watchdog.StopAtMemoryCeiling.EVALUATION)
+
         with pytest.raises(MemoryCeilingReached, match="during this evaluation, so it was stopped"):
-            evaluate_model(model, mnist.x_test[:1000], mnist.y_test[:1000])
+            evaluate_model(model, mnist.x_test[:1000], mnist.y_test[:1000], guard=guard)
 
     @pytest.mark.usefixtures("routed")
     def test_the_evaluate_page_says_so_in_one_sentence_and_keeps_going(self, monkeypatch):
@@ -104,9 +121,11 @@ class TestAnEvaluationPastTheCeiling:
         # The check before it starts lets it through (as when memory was there then); the ceiling is passed meanwhile.
         monkeypatch.setattr(quotas, "evaluation_refusal", lambda model, count: None)
         monkeypatch.setenv(limits.CEILING_ENV, "64")
-        app = open_app(PAGES["Evaluate"])
+        try:
+            app = open_app(PAGES["Evaluate"])
+        finally:
+            _evaluation.clear()  # nothing of this run kept for the next test
 
         (warning,) = app.warning
         assert warning.value.startswith("The server's memory passed its ceiling of 64 MB") and "fewer test images" in warning.value
         assert not app.exception and not app.main.metric  # the page stopped before its figures
-        _evaluation.clear()

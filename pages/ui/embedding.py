@@ -65,15 +65,16 @@ def _digit_map(choice: models.ModelChoice) -> DigitMap:
         raise quotas.Refused(refusal)
     data = load_mnist()
     bar = st.progress(0.0, text=f"Placing {MAP_COUNT:,} test digits in {choice.label}'s learned space…")
-    space = LearnedSpace(
-        model,
-        data.x_test[:MAP_COUNT],
-        data.y_test[:MAP_COUNT],
-        on_progress=lambda fraction: bar.progress(min(fraction, 1.0), text=f"Placing the test digits… {fraction:.0%}"),
-    )
-    digit_map = DigitMap(space, nearest_neighbour_accuracy(space.points, space.labels))
-    bar.empty()
-    return digit_map
+    try:
+        space = LearnedSpace(
+            model,
+            data.x_test[:MAP_COUNT],
+            data.y_test[:MAP_COUNT],
+            on_progress=lambda fraction: bar.progress(min(fraction, 1.0), text=f"Placing the test digits… {fraction:.0%}"),
+        )
+    finally:
+        bar.empty()
+    return DigitMap(space, nearest_neighbour_accuracy(space.points, space.labels))
 
 
 def selected_indices(selection: Mapping[str, Any]) -> list[int]:

@@ -29,6 +29,7 @@ def evaluation_for(choice: models.ModelChoice, count: int) -> Evaluation:
 def _evaluation(path: str, modified: float, count: int, _choice: models.ModelChoice) -> Evaluation:
     from core.evaluate import evaluate_model
     from core.progress import MemoryCeilingReached
+    from core.watchdog import StopAtMemoryCeiling
 
     model = models.loaded(_choice).recognizer.model
     refusal = quotas.evaluation_refusal(model, count)
@@ -42,6 +43,7 @@ def _evaluation(path: str, modified: float, count: int, _choice: models.ModelCho
             data.x_test[:count],
             data.y_test[:count],
             on_progress=lambda fraction: bar.progress(min(fraction, 1.0), text=f"Evaluating {_choice.label}… {fraction:.0%}"),
+            guard=StopAtMemoryCeiling(StopAtMemoryCeiling.EVALUATION),  # the server's memory passing its ceiling meanwhile
         )
     except MemoryCeilingReached as reached:
         raise quotas.Refused(str(reached)) from None
