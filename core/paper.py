@@ -239,7 +239,7 @@ def _printed_lines(mask: np.ndarray, darkness: np.ndarray, faintest: float, also
     dark = [index for index, (_, profile) in enumerate(refined) if profile[PROFILE_REACH] > faintest]
     # Only then are lines that cross a stronger one of their family dropped: a line through a row of digits,
     # discarded above, would otherwise take real rules with it.
-    lines = [(*refined[index], distinct[index][2]) for index in _apart([distinct[index] for index in dark], half.shape, dark)]
+    lines = [(*refined[dark[at]], distinct[dark[at]][2]) for at in _apart([distinct[index] for index in dark], half.shape)]
     # Rules and squares come in families of parallel lines; a lone straight stroke (a tall 1) is handwriting.
     sizes = np.bincount([family for _, _, family in lines], minlength=2)
     lines = [line for line in lines if sizes[line[2]] >= MIN_FAMILY]
@@ -327,15 +327,15 @@ def _draw_profile(drawn: np.ndarray, points: np.ndarray, profile: np.ndarray, wi
     drawn[ys, xs] = np.maximum(drawn[ys, xs], values)
 
 
-def _apart(lines: list[tuple[float, float, int]], shape: tuple[int, ...], names: list[int]) -> list[int]:
-    """The names of the lines (rho, theta, family; strongest first, in the frame of `shape`) that cross no stronger
-    line of their own family inside the frame: a sheet's parallel lines meet, in perspective, only beyond it."""
+def _apart(lines: list[tuple[float, float, int]], shape: tuple[int, ...]) -> list[int]:
+    """The positions of the lines (rho, theta, family; strongest first, in the frame of `shape`) that cross no
+    stronger kept line of their own family inside the frame: a sheet's parallel lines meet, in perspective, only
+    beyond it."""
     height, width = shape[:2]
-    kept: list[tuple[float, float, int]] = []
-    kept_names: list[int] = []
-    for (rho, theta, family), name in zip(lines, names, strict=True):
+    kept: list[int] = []
+    for at, (rho, theta, family) in enumerate(lines):
         crosses = False
-        for other_rho, other_theta, other_family in kept:
+        for other_rho, other_theta, other_family in (lines[other] for other in kept):
             if other_family != family:
                 continue
             matrix = np.array([[np.cos(theta), np.sin(theta)], [np.cos(other_theta), np.sin(other_theta)]])
@@ -346,9 +346,8 @@ def _apart(lines: list[tuple[float, float, int]], shape: tuple[int, ...], names:
                 crosses = True
                 break
         if not crosses:
-            kept.append((rho, theta, family))
-            kept_names.append(name)
-    return kept_names
+            kept.append(at)
+    return kept
 
 
 def _distinct_lines(found: np.ndarray) -> list[tuple[float, float, int]]:

@@ -16,7 +16,29 @@ ABSENCE_SECONDS = 10.0
 CHECK_SECONDS = 2.0  # how often, at most, the owner is asked after (a lock in Streamlit's runtime) or memory read (a system call)
 
 
-class AbandonWhenOwnerGone(keras.callbacks.Callback):
+class _CheckedBetweenBatches(keras.callbacks.Callback):
+    """A callback whose `check` runs when a run and each of its batches begin (training, validation, prediction):
+    Keras always calls these hooks on the run's own thread, so what `check` raises ends the run there."""
+
+    async_safe = True
+
+    def check(self) -> None:
+        raise NotImplementedError
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.check()
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.check()
+
+    def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.check()
+
+    def on_predict_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.check()
+
+
+class AbandonWhenOwnerGone(_CheckedBetweenBatches):
     """Raise TrainingAbandoned once `owner_alive()` has answered False for ABSENCE_SECONDS, between batches.
 
     NOTE: raising (not `stop_training`) skips what `train` does after fit: evaluating and calibrating the partly
@@ -24,8 +46,6 @@ class AbandonWhenOwnerGone(keras.callbacks.Callback):
     its batch-end hooks run on a callback thread whose queue, with small batches on a busy machine, falls minutes
     behind the training.
     """
-
-    async_safe = True
 
     def __init__(self, owner_alive: Callable[[], bool], absence: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
@@ -47,17 +67,8 @@ class AbandonWhenOwnerGone(keras.callbacks.Callback):
         if self._gone_since is not None and now - self._gone_since >= self.absence:
             raise TrainingAbandoned("The visitor who started this training left, so it was stopped and its model discarded.")
 
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self.check()
 
-    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        self.check()
-
-    def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        self.check()
-
-
-class StopAtMemoryCeiling(keras.callbacks.Callback):
+class StopAtMemoryCeiling(_CheckedBetweenBatches):
     """Raise MemoryCeilingReached, between batches, once the process's memory passes the server's ceiling; `work`
     ends the sentence that says so (TRAINING or EVALUATION).
 
@@ -67,8 +78,6 @@ class StopAtMemoryCeiling(keras.callbacks.Callback):
     Resident memory seldom shrinks once TensorFlow has freed it: after the server passed its ceiling, the checks
     before a run usually refuse it first, and one that gets through is stopped at its first check.
     """
-
-    async_safe = True
 
     TRAINING = "training, so it was stopped and its model discarded; try again when fewer people are training, or lower the batch size or the network's size."
     EVALUATION = "evaluation, so it was stopped; try again in a few minutes, or use fewer test images."
@@ -94,15 +103,3 @@ class StopAtMemoryCeiling(keras.callbacks.Callback):
             raise MemoryCeilingReached(
                 f"The server's memory passed its ceiling of {ceiling // limits.MB} MB ({limits.CEILING_ENV}) during this {self.work}"
             )
-
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self.check()
-
-    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        self.check()
-
-    def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        self.check()
-
-    def on_predict_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        self.check()

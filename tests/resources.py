@@ -14,9 +14,19 @@ import pytest
 
 from benchmarks.harness import REPO, free_port
 
-__all__ = ["IN_CI", "REPO", "assert_one_line_error", "free_port", "require", "wait_until"]
+__all__ = ["IN_CI", "REPO", "FakeClock", "assert_one_line_error", "free_port", "require", "wait_until"]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+class FakeClock:
+    """A clock a test moves by hand (set or add to `now`), for code that takes a `clock` callable."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def wait_until(condition: Callable[[], object], timeout: float, poll: float = 0.05) -> bool:

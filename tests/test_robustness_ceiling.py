@@ -9,16 +9,9 @@ from core import limits, watchdog
 from core.config import TrainConfig
 from core.jobs import TrainingJob
 from core.progress import MemoryCeilingReached, TrainingStatus
+from tests.resources import FakeClock
 
 MB = limits.MB
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class TestStopAtMemoryCeiling:
@@ -39,7 +32,7 @@ class TestStopAtMemoryCeiling:
         assert message.count(". ") == 0 and "\n" not in message
 
     def test_a_run_is_stopped_at_the_first_check_after_memory_grows_past_the_ceiling(self):
-        clock = Clock()
+        clock = FakeClock()
         readings = iter([500, 900, 1200, 1300])  # MB, one per check: the run grows past 1000 MB at its third check
         guard = watchdog.StopAtMemoryCeiling(rss=lambda: next(readings) * MB, ceiling=lambda: 1000 * MB, clock=clock)
         stopped_at = None
@@ -55,7 +48,7 @@ class TestStopAtMemoryCeiling:
 
     def test_memory_is_read_at_most_every_few_seconds(self):
         readings: list[int] = []
-        clock = Clock()
+        clock = FakeClock()
 
         def rss() -> int:
             readings.append(1)

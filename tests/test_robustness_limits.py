@@ -17,16 +17,9 @@ from core.architecture import problem
 from core.config import TrainConfig, parameters
 from core.jobs import TrainingJob
 from core.progress import TrainingStatus
+from tests.resources import FakeClock
 
 MB = 2**20
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class TestRateLimit:

@@ -10,6 +10,7 @@ import streamlit as st
 
 from core.data import REMEDY, load_mnist, mnist_available
 from pages.ui import charts, models, quotas, sessions
+from pages.ui.evaluation import progress_bar
 
 if TYPE_CHECKING:
     from core.embedding import LearnedSpace
@@ -64,16 +65,8 @@ def _digit_map(choice: models.ModelChoice) -> DigitMap:
     if refusal is not None:
         raise quotas.Refused(refusal)
     data = load_mnist()
-    bar = st.progress(0.0, text=f"Placing {MAP_COUNT:,} test digits in {choice.label}'s learned space…")
-    try:
-        space = LearnedSpace(
-            model,
-            data.x_test[:MAP_COUNT],
-            data.y_test[:MAP_COUNT],
-            on_progress=lambda fraction: bar.progress(min(fraction, 1.0), text=f"Placing the test digits… {fraction:.0%}"),
-        )
-    finally:
-        bar.empty()
+    with progress_bar(f"Placing {MAP_COUNT:,} test digits in {choice.label}'s learned space…", "Placing the test digits…") as on_progress:
+        space = LearnedSpace(model, data.x_test[:MAP_COUNT], data.y_test[:MAP_COUNT], on_progress=on_progress)
     return DigitMap(space, nearest_neighbour_accuracy(space.points, space.labels))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -36,17 +38,25 @@ def _evaluation(path: str, modified: float, count: int, _choice: models.ModelCho
     if refusal is not None:
         raise quotas.Refused(refusal)
     data = load_mnist()
-    bar = st.progress(0.0, text=f"Evaluating {_choice.label} on {count:,} test images…")
     try:
-        evaluation = evaluate_model(
-            model,
-            data.x_test[:count],
-            data.y_test[:count],
-            on_progress=lambda fraction: bar.progress(min(fraction, 1.0), text=f"Evaluating {_choice.label}… {fraction:.0%}"),
-            guard=StopAtMemoryCeiling(StopAtMemoryCeiling.EVALUATION),  # the server's memory passing its ceiling meanwhile
-        )
+        with progress_bar(f"Evaluating {_choice.label} on {count:,} test images…", f"Evaluating {_choice.label}…") as on_progress:
+            return evaluate_model(
+                model,
+                data.x_test[:count],
+                data.y_test[:count],
+                on_progress=on_progress,
+                guard=StopAtMemoryCeiling(StopAtMemoryCeiling.EVALUATION),  # the server's memory passing its ceiling meanwhile
+            )
     except MemoryCeilingReached as reached:
         raise quotas.Refused(str(reached)) from None
+
+
+@contextlib.contextmanager
+def progress_bar(starting: str, running: str) -> Iterator[Callable[[float], object]]:
+    """A progress bar for work on the test set inside a cached function, emptied however the work ends. Yields the
+    work's `on_progress` (a fraction done, 0..1), shown after `running`."""
+    bar = st.progress(0.0, text=starting)
+    try:
+        yield lambda fraction: bar.progress(min(fraction, 1.0), text=f"{running} {fraction:.0%}")
     finally:
         bar.empty()
-    return evaluation
