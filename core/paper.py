@@ -232,7 +232,7 @@ def _printed_lines(mask: np.ndarray, darkness: np.ndarray, faintest: float, also
     found = cv2.HoughLinesWithAccumulator(half, 1, np.pi / 180, int(LINE_VOTES * max(half.shape)))
     if found is None:
         return printed
-    distinct = _distinct_lines(found.reshape(-1, 3))
+    distinct = _distinct_lines(found.reshape(-1, 3), half.shape)
     # A printed line is dark along its whole length. A line the transform draws through a row of digits (thick
     # marker strokes line up) is dark only where it crosses them, and its median is the paper's.
     refined = [_refined(darkness, 2 * rho, theta) for rho, theta, _ in distinct]
@@ -252,10 +252,14 @@ def _printed_lines(mask: np.ndarray, darkness: np.ndarray, faintest: float, also
             continue
         # How wide the family is printed: the median over its strongest lines of the mask's pixels near a line per
         # pixel of the line on the mask. A sheet's edge, or the dark rim of a vignetted frame, may be the strongest
-        # line of all and is wider; the median is the print's.
-        width = round(float(np.median([_line_width(searched, points) for points, *_ in members[:WIDTH_SAMPLE]])))
-        if width > MAX_PRINTED_WIDTH:
+        # line of all and is wider than print: it is left out, and the family's print (a margin beside the sheet's
+        # two edges) is still subtracted.
+        widths = [_line_width(searched, points) for points, *_ in members[: 2 * WIDTH_SAMPLE]]
+        print_widths = [width for width in widths if width <= MAX_PRINTED_WIDTH][:WIDTH_SAMPLE]
+        if not print_widths:
             continue  # wider than print: a marker's straight strokes, not a sheet's lines
+        width = round(float(np.median(print_widths)))
+        members = [line for line, measured in zip(members, widths + [0.0] * len(members)) if measured <= MAX_PRINTED_WIDTH]
         drawn = np.zeros_like(darkness)
         for points, profile, _ in members:
             _draw_profile(drawn, points, np.where(profile > faintest, profile, 0.0), width)  # beyond its edges, paper
@@ -350,11 +354,15 @@ def _apart(lines: list[tuple[float, float, int]], shape: tuple[int, ...]) -> lis
     return kept
 
 
-def _distinct_lines(found: np.ndarray) -> list[tuple[float, float, int]]:
+def _distinct_lines(found: np.ndarray, shape: tuple[int, ...]) -> list[tuple[float, float, int]]:
     """The Hough transform's lines without the near-copies a wide line also gets (within 2 pixels and 3 degrees),
     and without lines far weaker than the strongest (a diagonal through a grid's crossings collects votes too).
+    A line's strength is its votes per pixel of its length inside the frame (`shape`): a diagonal is longer than a
+    row or a column, and through a fine grid it collects more votes than a column that is inked along its whole length.
     (n, 3) rho, theta, votes -> [(rho, theta, direction 0 or 1)], strongest first."""
-    found = found[np.argsort(-found[:, 2])]
+    found = found.astype(np.float64)
+    found[:, 2] /= np.maximum(_length_inside(found[:, 0], found[:, 1], shape), 1.0)
+    found = found[np.argsort(-found[:, 2], kind="stable")]
     strongest = float(found[0, 2])
     # A sheet's lines and edges run in two directions (squares, or rules and the margin), each fanned out a little
     # by perspective: the strongest line's, and the strongest at 45 degrees or more from it.
@@ -379,3 +387,19 @@ def _distinct_lines(found: np.ndarray) -> list[tuple[float, float, int]]:
             sign = -1 if wrapped < 0 or wrapped >= 180 else 1  # past 0 or 180 degrees a line's rho changes sign
             taken.update((sign * cell[0] + shift, wrapped % 180) for shift in range(-2, 3))
     return kept
+
+
+def _length_inside(rho: np.ndarray, theta: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """How long each line x cos(theta) + y sin(theta) = rho runs inside a frame of `shape`.  (n,), (n,) -> (n,) pixels."""
+    height, width = shape[:2]
+    cos, sin = np.cos(theta), np.sin(theta)
+    # Along the line, a point is (rho cos - t sin, rho sin + t cos); each pair of the frame's edges bounds t.
+    start, end = np.full(len(rho), -np.inf), np.full(len(rho), np.inf)
+    for position, step, size in ((rho * cos, -sin, width), (rho * sin, cos, height)):
+        moving = np.abs(step) > 1e-9
+        with np.errstate(divide="ignore", invalid="ignore"):
+            first, second = (0 - position) / step, (size - position) / step
+        low = np.where(moving, np.minimum(first, second), np.where((position >= 0) & (position <= size), -np.inf, np.inf))
+        high = np.where(moving, np.maximum(first, second), np.where((position >= 0) & (position <= size), np.inf, -np.inf))
+        start, end = np.maximum(start, low), np.minimum(end, high)
+    return np.maximum(end - start, 0.0)
