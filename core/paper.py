@@ -251,15 +251,18 @@ def _printed_lines(mask: np.ndarray, darkness: np.ndarray, faintest: float, also
         if not members:
             continue
         # How wide the family is printed: the median over its strongest lines of the mask's pixels near a line per
-        # pixel of the line on the mask. A sheet's edge, or the dark rim of a vignetted frame, may be the strongest
-        # line of all and is wider than print: it is left out, and the family's print (a margin beside the sheet's
-        # two edges) is still subtracted.
+        # pixel of the line on the mask. A band as wide as the search reaches is no line: the desk beyond a sheet's
+        # edge, or the dark rim of a vignetted frame. Such bands are left out, and the family's print (a margin
+        # beside the sheet's two edges) is still subtracted. (Handwriting along a line widens it, but less.)
         widths = [_line_width(searched, points) for points, *_ in members[: 2 * WIDTH_SAMPLE]]
-        print_widths = [width for width in widths if width <= MAX_PRINTED_WIDTH][:WIDTH_SAMPLE]
-        if not print_widths:
+        widths += [0.0] * (len(members) - len(widths))
+        members = [line for line, measured in zip(members, widths, strict=True) if measured < MAX_LINE_WIDTH - 0.5]
+        lines_widths = [measured for measured in widths[: 2 * WIDTH_SAMPLE] if 0.0 < measured < MAX_LINE_WIDTH - 0.5]
+        if not members or not lines_widths:
+            continue
+        width = round(float(np.median(lines_widths[:WIDTH_SAMPLE])))
+        if width > MAX_PRINTED_WIDTH:
             continue  # wider than print: a marker's straight strokes, not a sheet's lines
-        width = round(float(np.median(print_widths)))
-        members = [line for line, measured in zip(members, widths + [0.0] * len(members)) if measured <= MAX_PRINTED_WIDTH]
         drawn = np.zeros_like(darkness)
         for points, profile, _ in members:
             _draw_profile(drawn, points, np.where(profile > faintest, profile, 0.0), width)  # beyond its edges, paper
