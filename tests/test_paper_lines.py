@@ -30,7 +30,7 @@ class TestFamilies:
         diagonals = [(rho, np.radians(135.0), 130) for rho in range(-28, 1, 4)]  # y = x + c, c from -40 to 0
         found = np.array(rows + diagonals + columns, np.float32)
         families = {}
-        for rho, theta, family in paper._distinct_lines(found, (120, 160)):
+        for _, theta, family in paper._distinct_lines(found, (120, 160)):
             families.setdefault(family, set()).add(round(np.degrees(theta)) % 180)
         assert sorted(families.values(), key=min) == [{0}, {90}]  # columns and rows, no diagonal
 
