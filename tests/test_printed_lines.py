@@ -1,13 +1,13 @@
 """Printed lines on a photographed page: which lines are a sheet's, and which of them are subtracted.
 
-These exercise `core.paper`'s line finder on masks and darkness maps built here, where the answer is known."""
+These exercise `core.printed`, the line finder, on masks and darkness maps built here, where the answer is known."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core import paper
+from core import printed
 
 
 class TestLengthInside:
@@ -17,7 +17,7 @@ class TestLengthInside:
     )
     def test_is_the_part_of_the_line_inside_the_frame(self, rho, degrees, length):
         # A row, a column, the frame's diagonal (through its corners) and a row above the frame, in a 160x120 frame.
-        measured = paper._length_inside(np.array([rho]), np.radians([degrees]), (120, 160))
+        measured = printed._length_inside(np.array([rho]), np.radians([degrees]), (120, 160))
         assert measured[0] == pytest.approx(length, abs=0.5)
 
 
@@ -30,7 +30,7 @@ class TestFamilies:
         diagonals = [(rho, np.radians(135.0), 130) for rho in range(-28, 1, 4)]  # y = x + c, c from -40 to 0
         found = np.array(rows + diagonals + columns, np.float32)
         families = {}
-        for _, theta, family in paper._distinct_lines(found, (120, 160)):
+        for _, theta, family in printed._distinct_lines(found, (120, 160)):
             families.setdefault(family, set()).add(round(np.degrees(theta)) % 180)
         assert sorted(families.values(), key=min) == [{0}, {90}]  # columns and rows, no diagonal
 
@@ -47,7 +47,7 @@ class TestPrint:
         darkness[:, :24] = 0.6  # the desk beyond the sheet's left edge
         darkness[:, -24:] = 0.6  # and beyond its right edge
         mask = np.where(darkness > 0.1, 255, 0).astype(np.uint8)
-        printed = paper._printed_lines(mask, darkness, 0.05)
-        assert printed[100:110, 50:52].min() > 0.2  # the margin, between two rules
-        assert printed[100:110, 4].max() == 0.0  # the desk is not print
-        assert printed[31, 100:200].min() > 0.1  # the rules
+        lines = printed.printed_lines(mask, darkness, 0.05)
+        assert lines[100:110, 50:52].min() > 0.2  # the margin, between two rules
+        assert lines[100:110, 4].max() == 0.0  # the desk is not print
+        assert lines[31, 100:200].min() > 0.1  # the rules

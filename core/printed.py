@@ -1,0 +1,216 @@
+"""A sheet's printed lines in a photographed page: squares, rules, a margin and the sheet's edges, found as families
+of long straight lines (a Hough transform) and drawn back with their own darkness, to be subtracted from the ink."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+MAX_LINE_WIDTH = 9  # pixels: the widest band searched for a line's pixels around its centre
+MAX_PRINTED_WIDTH = 6  # pixels: printed lines are no wider at any distance a camera can read digits from
+LINE_VOTES = 0.35  # a printed line has pixels along at least this share of the frame's longer side
+LINE_RELATIVE_VOTES = 0.4  # and at least this share of the strongest line's pixels
+MIN_FAMILY = 3  # printed lines come at least three abreast
+WIDTH_SAMPLE = 5  # a family's print width is the median width of its strongest lines
+REFINE_REACH = 2  # pixels: how far a Hough line (found at half size, in 1-degree steps) may sit from the printed one at either end
+PROFILE_REACH = MAX_LINE_WIDTH // 2  # pixels: a line's darkness is measured this far on either side of its centre
+PROFILE_OFFSETS = np.arange(-PROFILE_REACH, PROFILE_REACH + 1, dtype=np.float64)
+LINE_FAN = 20  # degrees: how far perspective turns a sheet's lines from each other across a frame
+
+
+def printed_lines(mask: np.ndarray, darkness: np.ndarray, faintest: float, also_thin: np.ndarray | None = None) -> np.ndarray:
+    """How dark printed rules, grid lines and the sheet's edge make each pixel: lines straight across the frame.
+
+    A standard Hough transform finds them even where digits or shadows break them; each is then nudged onto the
+    darkest nearby line (the transform's 1-degree steps drift by pixels across a frame), and drawn as wide as the
+    lines are printed (all lines of a sheet alike), with its own darkness across it (the median along its length,
+    which the few digits it crosses do not move). Subtracting this leaves the ink that crosses or follows a line.
+    Lines are looked for, and their width measured, on `mask` and, if given, `also_thin` (thin ridges) together.
+    (h, w) uint8 0/255 mask, (h, w) float32 darkness, the faintest ink -> (h, w) float32 darkness of the lines (0 elsewhere).
+    """
+    printed = np.zeros_like(darkness)
+    searched = mask if also_thin is None else cv2.bitwise_or(mask, also_thin)  # where lines are looked for
+    longest_digit = 0.3 * max(mask.shape)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(searched, connectivity=8)
+    if not len(stats) > 1 or max(stats[1:, cv2.CC_STAT_WIDTH].max(), stats[1:, cv2.CC_STAT_HEIGHT].max()) < longest_digit:
+        return printed
+    # NOTE: the transform runs on the mask halved by max-pooling (a 1-pixel line survives it), four times cheaper;
+    # the refinement below puts each line back on its pixels at full size.
+    half = cv2.dilate(searched, np.ones((2, 2), np.uint8))[::2, ::2]
+    found = cv2.HoughLinesWithAccumulator(half, 1, np.pi / 180, int(LINE_VOTES * max(half.shape)))
+    if found is None:
+        return printed
+    distinct = _distinct_lines(found.reshape(-1, 3), half.shape)
+    # A printed line is dark along its whole length. A line the transform draws through a row of digits (thick
+    # marker strokes line up) is dark only where it crosses them, and its median is the paper's.
+    refined = [_refined(darkness, 2 * rho, theta) for rho, theta, _ in distinct]
+    dark = [index for index, (_, profile) in enumerate(refined) if profile[PROFILE_REACH] > faintest]
+    # Only then are lines that cross a stronger one of their family dropped: a line through a row of digits,
+    # discarded above, would otherwise take real rules with it.
+    lines = [(*refined[dark[at]], distinct[dark[at]][2]) for at in _apart([distinct[index] for index in dark], half.shape)]
+    # Rules and squares come in families of parallel lines; a lone straight stroke (a tall 1) is handwriting.
+    sizes = np.bincount([family for _, _, family in lines], minlength=2)
+    lines = [line for line in lines if sizes[line[2]] >= MIN_FAMILY]
+    if not lines:
+        return printed
+    # Each direction is drawn apart and the two added: where lines cross, the paper bears both inks.
+    for family in (0, 1):
+        members = [line for line in lines if line[2] == family]
+        if not members:
+            continue
+        # How wide the family is printed: the median over its strongest lines of the mask's pixels near a line per
+        # pixel of the line on the mask. A band as wide as the search reaches is no line: the desk beyond a sheet's
+        # edge, or the dark rim of a vignetted frame. Such bands are left out, and the family's print (a margin
+        # beside the sheet's two edges) is still subtracted. (Handwriting along a line widens it, but less.)
+        widths = [_line_width(searched, points) for points, *_ in members[: 2 * WIDTH_SAMPLE]]
+        widths += [0.0] * (len(members) - len(widths))
+        members = [line for line, measured in zip(members, widths, strict=True) if measured < MAX_LINE_WIDTH - 0.5]
+        lines_widths = [measured for measured in widths[: 2 * WIDTH_SAMPLE] if 0.0 < measured < MAX_LINE_WIDTH - 0.5]
+        if not members or not lines_widths:
+            continue
+        width = round(float(np.median(lines_widths[:WIDTH_SAMPLE])))
+        if width > MAX_PRINTED_WIDTH:
+            continue  # wider than print: a marker's straight strokes, not a sheet's lines
+        drawn = np.zeros_like(darkness)
+        for points, profile, _ in members:
+            _draw_profile(drawn, points, np.where(profile > faintest, profile, 0.0), width)  # beyond its edges, paper
+        printed += drawn
+    return printed
+
+
+def _line_width(mask: np.ndarray, points: np.ndarray) -> float:
+    """The mask's pixels within MAX_LINE_WIDTH of a line, per pixel of the line that lies on the mask."""
+    centre = np.zeros_like(mask)
+    cv2.polylines(centre, [points], False, 255, 1)
+    near = cv2.bitwise_and(cv2.dilate(centre, np.ones((MAX_LINE_WIDTH, MAX_LINE_WIDTH), np.uint8)), mask)
+    return cv2.countNonZero(near) / max(1, cv2.countNonZero(cv2.bitwise_and(centre, mask)))
+
+
+def _refined(darkness: np.ndarray, rho: float, theta: float) -> tuple[np.ndarray, np.ndarray]:
+    """A Hough line moved (by up to REFINE_REACH pixels at either end of the frame) onto the darkest line nearby, as the two
+    ends of a polyline, and its darkness across it: the median along it at each of PROFILE_OFFSETS from where it is
+    drawn (the few digits it crosses do not move a median).  -> ((2, 1, 2) int32 points, (offsets,) float32)."""
+    height, width = darkness.shape
+    normal = np.array([np.cos(theta), np.sin(theta)])
+    direction = np.array([-np.sin(theta), np.cos(theta)])
+    steps = np.arange(-(height + width), height + width, 4.0)
+    along = rho * normal[None, :] + steps[:, None] * direction[None, :]  # (n, 2) x, y on the line
+    margin = REFINE_REACH
+    along = along[
+        (along[:, 0] >= margin) & (along[:, 0] <= width - 1 - margin) & (along[:, 1] >= margin) & (along[:, 1] <= height - 1 - margin)
+    ]
+    if len(along) < 6:
+        return np.zeros((2, 1, 2), np.int32), np.zeros(len(PROFILE_OFFSETS), np.float32)
+    # Each end's offset is chosen on its own third of the line: the darkest of the parallel positions there.
+    offsets = np.arange(-REFINE_REACH, REFINE_REACH + 1)
+    third = len(along) // 3
+    ends = []
+    for part, end in ((along[:third], along[0]), (along[-third:], along[-1])):
+        points = part[None, :, :] + offsets[:, None, None] * normal[None, None, :]  # (offsets, m, 2)
+        sums = darkness[np.rint(points[..., 1]).astype(int), np.rint(points[..., 0]).astype(int)].sum(axis=1)
+        ends.append(end + offsets[int(sums.argmax())] * normal)
+    points = np.rint(np.array(ends)).astype(np.int32).reshape(2, 1, 2)
+    fraction = np.linspace(0.0, 1.0, len(along))[:, None]
+    placed = points[0, 0] * (1 - fraction) + points[1, 0] * fraction  # (n, 2) x, y along the line as it is drawn
+    across = _normal(points)
+    shifted = placed[None, :, :] + PROFILE_OFFSETS[:, None, None] * across[None, None, :]  # (offsets, n, 2)
+    samples = darkness[np.rint(shifted[..., 1]).astype(int).clip(0, height - 1), np.rint(shifted[..., 0]).astype(int).clip(0, width - 1)]
+    return points, np.median(samples, axis=1).astype(np.float32)
+
+
+def _normal(points: np.ndarray) -> np.ndarray:
+    """The unit normal of the line through a polyline's two ends.  (2, 1, 2) int32 -> (2,) x, y."""
+    along = (points[1, 0] - points[0, 0]).astype(np.float64)
+    along /= max(float(np.hypot(*along)), 1e-9)
+    return np.array([-along[1], along[0]])
+
+
+def _draw_profile(drawn: np.ndarray, points: np.ndarray, profile: np.ndarray, width: int) -> None:
+    """Draw a line `width` + 1 pixels wide into `drawn` with its own values across it (`profile`, at
+    PROFILE_OFFSETS from its centre), keeping the larger where lines meet. A line fades at its edges; drawn as
+    dark as its centre, it would take a faint stroke beside it away with it."""
+    # Only the band's bounding box is drawn in: a sheet's lines run close to the frame's rows or columns.
+    reach = width // 2 + 2
+    (x0, y0), (x1, y1) = points[:, 0].min(axis=0) - reach, points[:, 0].max(axis=0) + reach + 1
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(drawn.shape[1], x1), min(drawn.shape[0], y1)
+    band = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.polylines(band, [points - np.array([x0, y0], np.int32)], False, 255, width + 1)
+    ys, xs = np.nonzero(band)
+    distance = (np.stack([xs + x0, ys + y0], axis=1) - points[0, 0]) @ _normal(points)
+    values = np.interp(distance, PROFILE_OFFSETS, profile).astype(np.float32)
+    ys, xs = ys + y0, xs + x0
+    drawn[ys, xs] = np.maximum(drawn[ys, xs], values)
+
+
+def _apart(lines: list[tuple[float, float, int]], shape: tuple[int, ...]) -> list[int]:
+    """The positions of the lines (rho, theta, family; strongest first, in the frame of `shape`) that cross no
+    stronger kept line of their own family inside the frame: a sheet's parallel lines meet, in perspective, only
+    beyond it."""
+    height, width = shape[:2]
+    kept: list[int] = []
+    for at, (rho, theta, family) in enumerate(lines):
+        crosses = False
+        for other_rho, other_theta, other_family in (lines[other] for other in kept):
+            if other_family != family:
+                continue
+            matrix = np.array([[np.cos(theta), np.sin(theta)], [np.cos(other_theta), np.sin(other_theta)]])
+            if abs(np.linalg.det(matrix)) < 1e-6:
+                continue
+            x, y = np.linalg.solve(matrix, np.array([rho, other_rho]))
+            if 0 <= x < width and 0 <= y < height:
+                crosses = True
+                break
+        if not crosses:
+            kept.append(at)
+    return kept
+
+
+def _distinct_lines(found: np.ndarray, shape: tuple[int, ...]) -> list[tuple[float, float, int]]:
+    """The Hough transform's lines without the near-copies a wide line also gets (within 2 pixels and 3 degrees),
+    and without lines far weaker than the strongest (a diagonal through a grid's crossings collects votes too).
+    A line's strength is its votes per pixel of its length inside the frame (`shape`): a diagonal is longer than a
+    row or a column, and through a fine grid it collects more votes than a column that is inked along its whole length.
+    (n, 3) rho, theta, votes -> [(rho, theta, direction 0 or 1)], strongest first."""
+    found = found.astype(np.float64)
+    found[:, 2] /= np.maximum(_length_inside(found[:, 0], found[:, 1], shape), 1.0)
+    found = found[np.argsort(-found[:, 2], kind="stable")]
+    strongest = float(found[0, 2])
+    # A sheet's lines and edges run in two directions (squares, or rules and the margin), each fanned out a little
+    # by perspective: the strongest line's, and the strongest at 45 degrees or more from it.
+    degrees = np.degrees(found[:, 1])
+    turn = np.abs((degrees - degrees[0] + 90) % 180 - 90)  # 0..90 degrees from the strongest line's direction
+    across = np.flatnonzero(turn >= 45)
+    families = [degrees[0]] + ([degrees[across[0]]] if len(across) else [])
+    family_of = np.full(len(found), -1)
+    for index, family in enumerate(families):
+        family_of[(family_of < 0) & (np.abs((degrees - family + 90) % 180 - 90) <= LINE_FAN)] = index
+    taken: set[tuple[int, int]] = set()
+    kept: list[tuple[float, float, int]] = []
+    for (rho, theta, votes), family in zip(found[family_of >= 0], family_of[family_of >= 0], strict=True):
+        if votes < LINE_RELATIVE_VOTES * strongest:
+            break
+        cell = (round(rho), round(np.degrees(theta)) % 180)
+        if cell in taken:
+            continue
+        kept.append((float(rho), float(theta), int(family)))
+        for degrees in range(-3, 4):
+            wrapped = cell[1] + degrees
+            sign = -1 if wrapped < 0 or wrapped >= 180 else 1  # past 0 or 180 degrees a line's rho changes sign
+            taken.update((sign * cell[0] + shift, wrapped % 180) for shift in range(-2, 3))
+    return kept
+
+
+def _length_inside(rho: np.ndarray, theta: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """How long each line x cos(theta) + y sin(theta) = rho runs inside a frame of `shape`.  (n,), (n,) -> (n,) pixels."""
+    height, width = shape[:2]
+    cos, sin = np.cos(theta), np.sin(theta)
+    # Along the line, a point is (rho cos - t sin, rho sin + t cos); each pair of the frame's edges bounds t.
+    start, end = np.full(len(rho), -np.inf), np.full(len(rho), np.inf)
+    for position, step, size in ((rho * cos, -sin, width), (rho * sin, cos, height)):
+        moving = np.abs(step) > 1e-9
+        with np.errstate(divide="ignore", invalid="ignore"):
+            first, second = (0 - position) / step, (size - position) / step
+        low = np.where(moving, np.minimum(first, second), np.where((position >= 0) & (position <= size), -np.inf, np.inf))
+        high = np.where(moving, np.maximum(first, second), np.where((position >= 0) & (position <= size), np.inf, -np.inf))
+        start, end = np.maximum(start, low), np.minimum(end, high)
+    return np.maximum(end - start, 0.0)
