@@ -43,7 +43,7 @@ def printed_lines(mask: np.ndarray, darkness: np.ndarray, faintest: float, also_
     distinct = _distinct_lines(found.reshape(-1, 3), half.shape)
     # A printed line is dark along its whole length. A line the transform draws through a row of digits (thick
     # marker strokes line up) is dark only where it crosses them, and its median is the paper's.
-    refined = [_refined(darkness, 2 * rho, theta) for rho, theta, _ in distinct]
+    refined = _refined(darkness, 2 * np.array([rho for rho, _, _ in distinct]), np.array([theta for _, theta, _ in distinct]))
     dark = [index for index, (_, profile) in enumerate(refined) if profile[PROFILE_REACH] > faintest]
     # Only then are lines that cross a stronger one of their family dropped: a line through a row of digits,
     # discarded above, would otherwise take real rules with it.
@@ -86,36 +86,53 @@ def _line_width(mask: np.ndarray, points: np.ndarray) -> float:
     return cv2.countNonZero(near) / max(1, cv2.countNonZero(cv2.bitwise_and(centre, mask)))
 
 
-def _refined(darkness: np.ndarray, rho: float, theta: float) -> tuple[np.ndarray, np.ndarray]:
-    """A Hough line moved (by up to REFINE_REACH pixels at either end of the frame) onto the darkest line nearby, as the two
-    ends of a polyline, and its darkness across it: the median along it at each of PROFILE_OFFSETS from where it is
-    drawn (the few digits it crosses do not move a median).  -> ((2, 1, 2) int32 points, (offsets,) float32)."""
+def _refined(darkness: np.ndarray, rhos: np.ndarray, thetas: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Hough lines each moved (by up to REFINE_REACH pixels at either end of the frame) onto the darkest line nearby,
+    as the two ends of a polyline, and each line's darkness across it: the median along it at each of
+    PROFILE_OFFSETS from where it is drawn (the few digits it crosses do not move a median).
+    (L,) rho, (L,) theta -> L x ((2, 1, 2) int32 points, (offsets,) float32); zeros for a line barely in the frame."""
+    # NOTE: all lines at once (a dense grid gives hundreds): each is sampled every 4 pixels along its run inside the
+    # frame, runs padded to the longest and masked.
     height, width = darkness.shape
-    normal = np.array([np.cos(theta), np.sin(theta)])
-    direction = np.array([-np.sin(theta), np.cos(theta)])
+    lines = np.arange(len(rhos))
+    normal = np.stack([np.cos(thetas), np.sin(thetas)], axis=1)  # (L, 2)
+    direction = np.stack([-np.sin(thetas), np.cos(thetas)], axis=1)
     steps = np.arange(-(height + width), height + width, 4.0)
-    along = rho * normal[None, :] + steps[:, None] * direction[None, :]  # (n, 2) x, y on the line
+    along = rhos[:, None, None] * normal[:, None, :] + steps[None, :, None] * direction[:, None, :]  # (L, S, 2) x, y
     margin = REFINE_REACH
-    along = along[
-        (along[:, 0] >= margin) & (along[:, 0] <= width - 1 - margin) & (along[:, 1] >= margin) & (along[:, 1] <= height - 1 - margin)
-    ]
-    if len(along) < 6:
-        return np.zeros((2, 1, 2), np.int32), np.zeros(len(PROFILE_OFFSETS), np.float32)
+    x, y = along[..., 0], along[..., 1]
+    inside = (x >= margin) & (x <= width - 1 - margin) & (y >= margin) & (y <= height - 1 - margin)
+    counts = inside.sum(axis=1)  # the frame is convex: a line's points inside it are one run of steps
+    empty = (np.zeros((2, 1, 2), np.int32), np.zeros(len(PROFILE_OFFSETS), np.float32))
+    if counts.max() < 6:
+        return [empty for _ in lines]
+    run = np.arange(int(counts.max()))
+    along = along[lines[:, None], np.minimum(inside.argmax(axis=1)[:, None] + run[None, :], len(steps) - 1)]  # (L, W, 2)
+    position = np.broadcast_to(run[None, :], (len(rhos), len(run)))
+    valid = position < counts[:, None]
     # Each end's offset is chosen on its own third of the line: the darkest of the parallel positions there.
     offsets = np.arange(-REFINE_REACH, REFINE_REACH + 1)
-    third = len(along) // 3
+    shifted = np.rint(along[:, None, :, :] + offsets[None, :, None, None] * normal[:, None, None, :]).astype(int)  # (L, O, W, 2)
+    near = darkness[shifted[..., 1].clip(0, height - 1), shifted[..., 0].clip(0, width - 1)]
+    thirds = (counts // 3)[:, None]
     ends = []
-    for part, end in ((along[:third], along[0]), (along[-third:], along[-1])):
-        points = part[None, :, :] + offsets[:, None, None] * normal[None, None, :]  # (offsets, m, 2)
-        sums = darkness[np.rint(points[..., 1]).astype(int), np.rint(points[..., 0]).astype(int)].sum(axis=1)
-        ends.append(end + offsets[int(sums.argmax())] * normal)
-    points = np.rint(np.array(ends)).astype(np.int32).reshape(2, 1, 2)
-    fraction = np.linspace(0.0, 1.0, len(along))[:, None]
-    placed = points[0, 0] * (1 - fraction) + points[1, 0] * fraction  # (n, 2) x, y along the line as it is drawn
-    across = _normal(points)
-    shifted = placed[None, :, :] + PROFILE_OFFSETS[:, None, None] * across[None, None, :]  # (offsets, n, 2)
-    samples = darkness[np.rint(shifted[..., 1]).astype(int).clip(0, height - 1), np.rint(shifted[..., 0]).astype(int).clip(0, width - 1)]
-    return points, np.median(samples, axis=1).astype(np.float32)
+    for part, end in ((position < thirds, 0), (valid & (position >= counts[:, None] - thirds), np.maximum(counts, 1) - 1)):
+        sums = np.where(part[:, None, :], near, np.float32(0)).sum(axis=2)  # (L, O)
+        ends.append(along[lines, end] + offsets[sums.argmax(axis=1)][:, None] * normal)
+    points = np.rint(np.stack(ends, axis=1)).astype(np.int32)  # (L, 2, 2)
+    # As many samples as steps, evenly from one end to the other (as np.linspace places them).
+    fraction = run[None, :] * (1.0 / (np.maximum(counts, 2) - 1))[:, None]
+    fraction[lines, np.maximum(counts, 2) - 1] = 1.0
+    placed = points[:, None, 0, :] * (1 - fraction[..., None]) + points[:, None, 1, :] * fraction[..., None]  # (L, W, 2)
+    ahead = (points[:, 1] - points[:, 0]).astype(np.float64)
+    ahead /= np.maximum(np.hypot(ahead[:, 0], ahead[:, 1]), 1e-9)[:, None]
+    across = np.stack([-ahead[:, 1], ahead[:, 0]], axis=1)
+    shifted = np.rint(placed[:, None, :, :] + PROFILE_OFFSETS[None, :, None, None] * across[:, None, None, :]).astype(int)  # (L, P, W, 2)
+    samples = darkness[shifted[..., 1].clip(0, height - 1), shifted[..., 0].clip(0, width - 1)]
+    ordered = np.sort(np.where(valid[:, None, :], samples, np.float32(np.inf)), axis=2)
+    middle = np.maximum(counts, 1)
+    profiles = (ordered[lines, :, (middle - 1) // 2] + ordered[lines, :, middle // 2]) / np.float32(2)  # the median
+    return [(points[at].reshape(2, 1, 2), profiles[at].astype(np.float32)) if counts[at] >= 6 else empty for at in lines]
 
 
 def _normal(points: np.ndarray) -> np.ndarray:
@@ -146,23 +163,22 @@ def _apart(lines: list[tuple[float, float, int]], shape: tuple[int, ...]) -> lis
     """The positions of the lines (rho, theta, family; strongest first, in the frame of `shape`) that cross no
     stronger kept line of their own family inside the frame: a sheet's parallel lines meet, in perspective, only
     beyond it."""
+    if not lines:
+        return []
     height, width = shape[:2]
-    kept: list[int] = []
-    for at, (rho, theta, family) in enumerate(lines):
-        crosses = False
-        for other_rho, other_theta, other_family in (lines[other] for other in kept):
-            if other_family != family:
-                continue
-            matrix = np.array([[np.cos(theta), np.sin(theta)], [np.cos(other_theta), np.sin(other_theta)]])
-            if abs(np.linalg.det(matrix)) < 1e-6:
-                continue
-            x, y = np.linalg.solve(matrix, np.array([rho, other_rho]))
-            if 0 <= x < width and 0 <= y < height:
-                crosses = True
-                break
-        if not crosses:
-            kept.append(at)
-    return kept
+    rho, theta, family = (np.array(values) for values in zip(*lines, strict=True))
+    cos, sin = np.cos(theta), np.sin(theta)
+    # Where each pair of lines meets (Cramer's rule on x cos + y sin = rho); parallel lines never do.
+    determinant = cos[:, None] * sin[None, :] - sin[:, None] * cos[None, :]
+    meets = np.abs(determinant) >= 1e-6
+    safe = np.where(meets, determinant, 1.0)
+    x = (rho[:, None] * sin[None, :] - sin[:, None] * rho[None, :]) / safe
+    y = (cos[:, None] * rho[None, :] - rho[:, None] * cos[None, :]) / safe
+    crosses = meets & (x >= 0) & (x < width) & (y >= 0) & (y < height) & (family[:, None] == family[None, :])
+    kept = np.zeros(len(lines), bool)
+    for at in range(len(lines)):
+        kept[at] = not (crosses[at] & kept).any()
+    return [int(at) for at in np.flatnonzero(kept)]
 
 
 def _distinct_lines(found: np.ndarray, shape: tuple[int, ...]) -> list[tuple[float, float, int]]:

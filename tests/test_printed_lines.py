@@ -51,3 +51,59 @@ class TestPrint:
         assert lines[100:110, 50:52].min() > 0.2  # the margin, between two rules
         assert lines[100:110, 4].max() == 0.0  # the desk is not print
         assert lines[31, 100:200].min() > 0.1  # the rules
+
+
+def _refined_one(darkness: np.ndarray, rho: float, theta: float) -> tuple[np.ndarray, np.ndarray]:
+    """One line at a time, written plainly: the reference `printed._refined` computes for all lines at once."""
+    height, width = darkness.shape
+    normal = np.array([np.cos(theta), np.sin(theta)])
+    direction = np.array([-np.sin(theta), np.cos(theta)])
+    along = rho * normal[None, :] + np.arange(-(height + width), height + width, 4.0)[:, None] * direction[None, :]
+    reach = printed.REFINE_REACH
+    along = along[
+        (along[:, 0] >= reach) & (along[:, 0] <= width - 1 - reach) & (along[:, 1] >= reach) & (along[:, 1] <= height - 1 - reach)
+    ]
+    if len(along) < 6:
+        return np.zeros((2, 1, 2), np.int32), np.zeros(len(printed.PROFILE_OFFSETS), np.float32)
+    offsets = np.arange(-reach, reach + 1)
+    third = len(along) // 3
+    ends = []
+    for part, end in ((along[:third], along[0]), (along[-third:], along[-1])):
+        points = part[None, :, :] + offsets[:, None, None] * normal[None, None, :]
+        sums = darkness[np.rint(points[..., 1]).astype(int), np.rint(points[..., 0]).astype(int)].sum(axis=1)
+        ends.append(end + offsets[int(sums.argmax())] * normal)
+    points = np.rint(np.array(ends)).astype(np.int32).reshape(2, 1, 2)
+    fraction = np.linspace(0.0, 1.0, len(along))[:, None]
+    placed = points[0, 0] * (1 - fraction) + points[1, 0] * fraction
+    ahead = (points[1, 0] - points[0, 0]).astype(np.float64)
+    ahead /= max(float(np.hypot(*ahead)), 1e-9)
+    across = np.array([-ahead[1], ahead[0]])
+    shifted = placed[None, :, :] + printed.PROFILE_OFFSETS[:, None, None] * across[None, None, :]
+    ys = np.rint(shifted[..., 1]).astype(int).clip(0, height - 1)
+    xs = np.rint(shifted[..., 0]).astype(int).clip(0, width - 1)
+    return points, np.median(darkness[ys, xs], axis=1).astype(np.float32)
+
+
+class TestRefined:
+    def test_all_lines_at_once_give_what_each_line_alone_gives(self):
+        # A darkness map with rules, a tilted column, a digit-like blob and noise; lines in every direction, some
+        # barely inside the frame.
+        rng = np.random.default_rng(5)
+        darkness = (rng.random((240, 320)) * 0.05).astype(np.float32)
+        darkness[40::30, :] += 0.3
+        for y in range(240):
+            darkness[y, 100 + y // 8] += 0.4
+        darkness[100:140, 200:230] += 0.5
+        angles = np.radians(np.arange(0.0, 180.0, 4.3))  # each through a point inside the frame
+        through = rng.uniform((10, 10), (310, 230), (len(angles), 2))
+        rhos = np.concatenate([through[:, 0] * np.cos(angles) + through[:, 1] * np.sin(angles), [0.0, 2.0, -5.0, 400.0]])
+        thetas = np.concatenate([angles, np.radians([0.0, 90.0, 45.0, 0.0])])  # and four at or beyond the frame's edge
+        together = printed._refined(darkness, rhos, thetas)
+        assert len(together) == len(rhos)
+        drawn = 0
+        for (points, profile), rho, theta in zip(together, rhos, thetas, strict=True):
+            alone_points, alone_profile = _refined_one(darkness, rho, theta)
+            np.testing.assert_array_equal(points, alone_points)
+            np.testing.assert_array_equal(profile, alone_profile)
+            drawn += bool(profile.any())
+        assert drawn > 30  # most lines lie in the frame and are measured, not skipped
