@@ -200,19 +200,24 @@ def _distinct_lines(found: np.ndarray, shape: tuple[int, ...]) -> list[tuple[flo
     family_of = np.full(len(found), -1)
     for index, family in enumerate(families):
         family_of[(family_of < 0) & (np.abs((degrees - family + 90) % 180 - 90) <= LINE_FAN)] = index
-    taken: set[tuple[int, int]] = set()
+    chosen = found[family_of >= 0]
+    families_chosen = family_of[family_of >= 0]
+    weak = np.flatnonzero(chosen[:, 2] < LINE_RELATIVE_VOTES * strongest)
+    end = int(weak[0]) if len(weak) else len(chosen)
+    # NOTE: a grid of (rho, degree) cells marks where kept lines are, for the hundreds of lines of a dense grid.
+    reach = int(np.ceil(np.hypot(shape[0], shape[1]))) + 3  # no line lies further than the frame's diagonal from its corner
+    taken = np.zeros((2 * reach + 1, 180), bool)
     kept: list[tuple[float, float, int]] = []
-    for (rho, theta, votes), family in zip(found[family_of >= 0], family_of[family_of >= 0], strict=True):
-        if votes < LINE_RELATIVE_VOTES * strongest:
-            break
-        cell = (round(rho), round(np.degrees(theta)) % 180)
-        if cell in taken:
+    rho_cells = np.rint(chosen[:end, 0]).astype(int).tolist()
+    degree_cells = (np.rint(np.degrees(chosen[:end, 1])).astype(int) % 180).tolist()
+    rows = zip(chosen[:end, 0].tolist(), chosen[:end, 1].tolist(), families_chosen[:end].tolist(), rho_cells, degree_cells, strict=True)
+    for rho, theta, family, rho_cell, degree_cell in rows:
+        if taken[rho_cell + reach, degree_cell]:
             continue
-        kept.append((float(rho), float(theta), int(family)))
-        for degrees in range(-3, 4):
-            wrapped = cell[1] + degrees
-            sign = -1 if wrapped < 0 or wrapped >= 180 else 1  # past 0 or 180 degrees a line's rho changes sign
-            taken.update((sign * cell[0] + shift, wrapped % 180) for shift in range(-2, 3))
+        kept.append((rho, theta, family))
+        for turned in range(degree_cell - 3, degree_cell + 4):
+            sign = -1 if turned < 0 or turned >= 180 else 1  # past 0 or 180 degrees a line's rho changes sign
+            taken[sign * rho_cell + reach - 2 : sign * rho_cell + reach + 3, turned % 180] = True
     return kept
 
 
