@@ -26,6 +26,7 @@ PAGE_BORDER = 0.03  # of a page's longer side: shapes this close to the frame's 
 PAGE_SHORTEST = 0.55  # of the digits' height: shorter shapes on a page are not digits
 PAGE_SEED = 0.45  # of the digits' height: pieces at least this tall are digits or large parts of one
 PAGE_REACH = 0.15  # of the digits' height: a smaller piece this close to a large one may be part of its digit
+WITH_TAIL = 1.4  # of the digits' height: a digit with a piece of its own (a 2's long base) is no wider than this
 SPLIT_ASPECT = 1.05  # a shape wider than it is tall may be two digits written touching
 CROP_TYPICAL = 0.75  # the stroke's darkness at this quantile counts as full ink when a page's digit is cropped
 
@@ -212,7 +213,7 @@ def _columns_in_rows(groups: list[Group], digit_height: int) -> list[Group]:
             for index, seed in enumerate(seeds)
             if _gap(piece, seed) <= reach
             and max(piece.y1, seed.y1) - min(piece.y0, seed.y0) <= tallest
-            and max(piece.x1, seed.x1) - min(piece.x0, seed.x0) <= widest
+            and max(piece.x1, seed.x1) - min(piece.x0, seed.x0) <= WITH_TAIL * digit_height
         ]
         if fits:
             seeds[min(fits)[1]].absorb(piece)

@@ -248,3 +248,23 @@ class TestStrokeWidth:
 
     def test_empty_drawing_has_no_width(self):
         assert preprocess.stroke_width(np.zeros((20, 20), np.uint8)) == 0.0
+
+
+class TestPiecesOfADigit:
+    """`segment._columns_in_rows` puts a digit together from the pieces a skipping pen leaves."""
+
+    @staticmethod
+    def group(label: int, x0: int, y0: int, x1: int, y1: int) -> segment.Group:
+        return segment.Group([label], x0, y0, x1, y1, (x1 - x0) * (y1 - y0) // 4)
+
+    def test_a_2_keeps_its_long_base_drawn_apart_from_it(self):
+        # A 2 40 pixels tall and 30 wide, and its base, a flat stroke running on to 1.3 times the digit's height.
+        body, base = self.group(1, 0, 0, 30, 40), self.group(2, 26, 36, 52, 42)
+        (digit,) = segment._columns_in_rows([body, base], 40)
+        assert digit.labels == [1, 2] and (digit.x0, digit.x1) == (0, 52)
+
+    def test_a_piece_that_would_make_a_digit_too_wide_is_left_out(self):
+        # The same base running on to 1.7 times the digit's height is no 2's: a rule's remnant, or the next digit's.
+        body, base = self.group(1, 0, 0, 30, 40), self.group(2, 26, 36, 68, 42)
+        (digit,) = segment._columns_in_rows([body, base], 40)
+        assert digit.labels == [1]
