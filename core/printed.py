@@ -62,13 +62,13 @@ def printed_lines(mask: np.ndarray, darkness: np.ndarray, faintest: float, also_
         # pixel of the line on the mask. A band as wide as the search reaches is no line: the desk beyond a sheet's
         # edge, or the dark rim of a vignetted frame. Such bands are left out, and the family's print (a margin
         # beside the sheet's two edges) is still subtracted. (Handwriting along a line widens it, but less.)
-        widths = [_line_width(searched, points) for points, *_ in members[: 2 * WIDTH_SAMPLE]]
-        widths += [0.0] * (len(members) - len(widths))
-        members = [line for line, measured in zip(members, widths, strict=True) if measured < MAX_LINE_WIDTH - 0.5]
-        lines_widths = [measured for measured in widths[: 2 * WIDTH_SAMPLE] if 0.0 < measured < MAX_LINE_WIDTH - 0.5]
-        if not members or not lines_widths:
+        widths = [_line_width(searched, points) for points, *_ in members[: 2 * WIDTH_SAMPLE]]  # the strongest, measured
+        band = MAX_LINE_WIDTH - 0.5
+        members = [line for at, line in enumerate(members) if at >= len(widths) or widths[at] < band]
+        sample = [measured for measured in widths if 0.0 < measured < band][:WIDTH_SAMPLE]
+        if not sample:
             continue
-        width = round(float(np.median(lines_widths[:WIDTH_SAMPLE])))
+        width = round(float(np.median(sample)))
         if width > MAX_PRINTED_WIDTH:
             continue  # wider than print: a marker's straight strokes, not a sheet's lines
         drawn = np.zeros_like(darkness)
