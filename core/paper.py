@@ -21,6 +21,11 @@ RELATIVE_INK = 0.3
 NEARBY_INK = 7
 
 
+# A piece of weak ink with no clear ink is a faint stroke when it covers this many pixels and bends: the lesser
+# spread of its pixels is at least this share of the greater (0 for a straight line, 1 for a round blob).
+FAINT_STROKE_AREA = 30
+FAINT_STROKE_BEND = 0.02
+
 _THIN_LINES = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))  # a top-hat of this side keeps lines up to 4 pixels wide
 _THUMB_REACH = np.ones((7, 7), np.uint8)  # pixels around a thumb where its outline and shadow lie
 
@@ -120,6 +125,9 @@ def _page_mask(
     darkest_near = cv2.dilate(darkness, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (NEARBY_INK, NEARBY_INK)))
     candidates = cv2.bitwise_and(candidates, cv2.compare(darkness, np.float32(RELATIVE_INK) * darkest_near, cv2.CMP_GT))
     mask = _grown_from(candidates, cv2.bitwise_and(cv2.compare(darkness, strong_map, cv2.CMP_GT), candidates))
+    # Faint pencil can stay under the clear-ink level along its whole length; the paper's noise never draws a long
+    # bent stroke above the weak level, while what is left of a printed line is straight.
+    mask = cv2.bitwise_or(mask, _faint_strokes(cv2.bitwise_and(candidates, cv2.bitwise_not(mask)), printed))
     if printed.any():
         # A stroke as faint as the lines it crosses is cut where they are subtracted: join its ends across them.
         bridge = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (BRIDGE, BRIDGE))
@@ -190,6 +198,30 @@ def _ink_levels(darkness: np.ndarray, sampled: bool = False) -> tuple[float, flo
         max(PAGE_WEAK_INK, middle + WEAK_SPREADS * noise),
         max(PAGE_WEAK_INK, middle + WEAK_SPREADS * light_side),
     )
+
+
+def _faint_strokes(weak: np.ndarray, printed: np.ndarray) -> np.ndarray:
+    """The pieces of weak ink that are faint strokes: large, bent, and mostly off the printed lines (a straight piece
+    is what the subtraction left of a line; specks are the paper's grain).  uint8 0/255, (h, w) float32 -> uint8 0/255."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(weak, connectivity=8)
+    large = stats[:, cv2.CC_STAT_AREA] >= FAINT_STROKE_AREA
+    large[0] = False
+    if not large.any():
+        return np.zeros_like(weak)
+    ys, xs = np.nonzero(weak)
+    owner = labels[ys, xs]
+    area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1).astype(np.float64)
+
+    def mean(values: np.ndarray) -> np.ndarray:  # per piece
+        return np.bincount(owner, values.astype(np.float64), count) / area
+
+    mean_x, mean_y = mean(xs), mean(ys)
+    var_x, var_y = mean(xs * xs) - mean_x**2, mean(ys * ys) - mean_y**2
+    covariance = mean(xs * ys) - mean_x * mean_y
+    middle, half_gap = (var_x + var_y) / 2, np.sqrt(((var_x - var_y) / 2) ** 2 + covariance**2)
+    bend = (middle - half_gap) / np.maximum(middle + half_gap, 1e-9)  # the spreads along its two principal axes
+    keep = large & (bend >= FAINT_STROKE_BEND) & (mean(printed[ys, xs] > 0) < 0.5)
+    return np.where(keep[labels], 255, 0).astype(np.uint8)
 
 
 def _grown_from(candidates: np.ndarray, seeds: np.ndarray) -> np.ndarray:
