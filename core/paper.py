@@ -21,10 +21,12 @@ RELATIVE_INK = 0.3
 NEARBY_INK = 7
 
 
-# A piece of weak ink with no clear ink is a faint stroke when it covers this many pixels and bends: the lesser
-# spread of its pixels is at least this share of the greater (0 for a straight line, 1 for a round blob).
+# A piece of weak ink with no clear ink is a faint stroke when it covers this many pixels, bends (the lesser spread
+# of its pixels is at least this share of the greater: 0 for a straight line, 1 for a round blob) and is a line 1-2
+# pixels wide (at most this share of it survives a 3x3 erosion).
 FAINT_STROKE_AREA = 30
 FAINT_STROKE_BEND = 0.02
+FAINT_STROKE_CORE = 0.1
 
 _THIN_LINES = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))  # a top-hat of this side keeps lines up to 4 pixels wide
 _THUMB_REACH = np.ones((7, 7), np.uint8)  # pixels around a thumb where its outline and shadow lie
@@ -201,8 +203,8 @@ def _ink_levels(darkness: np.ndarray, sampled: bool = False) -> tuple[float, flo
 
 
 def _faint_strokes(weak: np.ndarray, printed: np.ndarray) -> np.ndarray:
-    """The pieces of weak ink that are faint strokes: large, bent, and mostly off the printed lines (a straight piece
-    is what the subtraction left of a line; specks are the paper's grain).  uint8 0/255, (h, w) float32 -> uint8 0/255."""
+    """The pieces of weak ink that are faint strokes: large, bent, thin and mostly off the printed lines (a straight
+    piece is what the subtraction left of a line; specks and blotches are noise).  uint8 0/255, (h, w) float32 -> uint8 0/255."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(weak, connectivity=8)
     large = stats[:, cv2.CC_STAT_AREA] >= FAINT_STROKE_AREA
     large[0] = False
@@ -220,7 +222,10 @@ def _faint_strokes(weak: np.ndarray, printed: np.ndarray) -> np.ndarray:
     covariance = mean(xs * ys) - mean_x * mean_y
     middle, half_gap = (var_x + var_y) / 2, np.sqrt(((var_x - var_y) / 2) ** 2 + covariance**2)
     bend = (middle - half_gap) / np.maximum(middle + half_gap, 1e-9)  # the spreads along its two principal axes
-    keep = large & (bend >= FAINT_STROKE_BEND) & (mean(printed[ys, xs] > 0) < 0.5)
+    # A pen's line is thin: a 3x3 erosion leaves almost nothing of it, but leaves the core of a blotch of noise (in a
+    # shadow, where the paper's noise is magnified) or of the paper's grain.
+    cores = np.bincount(labels[cv2.erode(weak, np.ones((3, 3), np.uint8)) > 0], minlength=count) / area
+    keep = large & (bend >= FAINT_STROKE_BEND) & (cores <= FAINT_STROKE_CORE) & (mean(printed[ys, xs] > 0) < 0.5)
     return np.where(keep[labels], 255, 0).astype(np.uint8)
 
 
