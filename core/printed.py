@@ -63,9 +63,11 @@ def printed_lines(mask: np.ndarray, darkness: np.ndarray, faintest: float, also_
         # edge, or the dark rim of a vignetted frame. Such bands are left out, and the family's print (a margin
         # beside the sheet's two edges) is still subtracted. (Handwriting along a line widens it, but less.)
         widths = [_line_width(searched, points) for points, *_ in members[: 2 * WIDTH_SAMPLE]]  # the strongest, measured
+        # A line along the frame's edge (its dark rim when vignetted) is measured wider than print: not sampled.
+        inner = [not _along_edge(points, searched.shape) for points, *_ in members[: len(widths)]]
         band = MAX_LINE_WIDTH - 0.5
         members = [line for at, line in enumerate(members) if at >= len(widths) or widths[at] < band]
-        sample = [measured for measured in widths if 0.0 < measured < band][:WIDTH_SAMPLE]
+        sample = [measured for measured, kept in zip(widths, inner) if kept and 0.0 < measured < band][:WIDTH_SAMPLE]
         if not sample:
             continue
         width = round(float(np.median(sample)))
@@ -84,6 +86,13 @@ def _line_width(mask: np.ndarray, points: np.ndarray) -> float:
     cv2.polylines(centre, [points], False, 255, 1)
     near = cv2.bitwise_and(cv2.dilate(centre, np.ones((MAX_LINE_WIDTH, MAX_LINE_WIDTH), np.uint8)), mask)
     return cv2.countNonZero(near) / max(1, cv2.countNonZero(cv2.bitwise_and(centre, mask)))
+
+
+def _along_edge(points: np.ndarray, shape: tuple[int, ...]) -> bool:
+    """Whether a line's two ends lie within MAX_LINE_WIDTH of the same edge of the frame.  (2, 1, 2) x, y points."""
+    ends = points.reshape(2, 2)
+    limits = np.array([shape[1], shape[0]]) - 1 - MAX_LINE_WIDTH
+    return bool(((ends <= MAX_LINE_WIDTH).all(axis=0) | (ends >= limits).all(axis=0)).any())
 
 
 def _refined(darkness: np.ndarray, rhos: np.ndarray, thetas: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -52,6 +52,22 @@ class TestPrint:
         assert lines[100:110, 4].max() == 0.0  # the desk is not print
         assert lines[31, 100:200].min() > 0.1  # the rules
 
+    @pytest.mark.parametrize(
+        ("ends", "along"),
+        [
+            (((8, 236), (0, 116)), True),  # the dark rim of a vignetted frame, at its left edge
+            (((319, 193), (312, 5)), True),  # at its right edge
+            (((316, 2), (4, 6)), True),  # at its top
+            (((68, 3), (17, 234)), False),  # a margin line near the left edge
+            (((316, 226), (4, 188)), False),  # a rule
+        ],
+    )
+    def test_a_line_along_the_frame_s_edge_is_told_apart(self, ends, along):
+        # Lines along the frame's edge are left out of a family's print width: a vignetted rim is measured 7-8
+        # pixels wide, and with it a margin's family looked wider than print and the margin stayed on the page.
+        points = np.array(ends, np.int32).reshape(2, 1, 2)
+        assert printed._along_edge(points, (240, 320)) is along
+
 
 def _refined_one(darkness: np.ndarray, rho: float, theta: float) -> tuple[np.ndarray, np.ndarray]:
     """One line at a time, written plainly: the reference `printed._refined` computes for all lines at once."""
