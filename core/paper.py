@@ -127,8 +127,8 @@ def _page_mask(
     darkest_near = cv2.dilate(darkness, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (NEARBY_INK, NEARBY_INK)))
     candidates = cv2.bitwise_and(candidates, cv2.compare(darkness, np.float32(RELATIVE_INK) * darkest_near, cv2.CMP_GT))
     mask = _grown_from(candidates, cv2.bitwise_and(cv2.compare(darkness, strong_map, cv2.CMP_GT), candidates))
-    # Faint pencil can stay under the clear-ink level along its whole length; the paper's noise never draws a long
-    # bent stroke above the weak level, while what is left of a printed line is straight.
+    # Faint pencil can stay under the clear-ink level along its whole length. Above the weak level, the paper's noise
+    # leaves specks and blotches and the subtraction straight remnants of lines, but not long, bent, thin strokes.
     mask = cv2.bitwise_or(mask, _faint_strokes(cv2.bitwise_and(candidates, cv2.bitwise_not(mask)), printed))
     if printed.any():
         # A stroke as faint as the lines it crosses is cut where they are subtracted: join its ends across them.

@@ -62,12 +62,13 @@ def printed_lines(mask: np.ndarray, darkness: np.ndarray, faintest: float, also_
         # pixel of the line on the mask. A band as wide as the search reaches is no line: the desk beyond a sheet's
         # edge, or the dark rim of a vignetted frame. Such bands are left out, and the family's print (a margin
         # beside the sheet's two edges) is still subtracted. (Handwriting along a line widens it, but less.)
-        widths = [_line_width(searched, points) for points, *_ in members[: 2 * WIDTH_SAMPLE]]  # the strongest, measured
+        strongest = members[: 2 * WIDTH_SAMPLE]
+        widths = [_line_width(searched, points) for points, *_ in strongest]
         # A line along the frame's edge (its dark rim when vignetted) is measured wider than print: not sampled.
-        inner = [not _along_edge(points, searched.shape) for points, *_ in members[: len(widths)]]
+        inner = [not _along_edge(points, searched.shape) for points, *_ in strongest]
         band = MAX_LINE_WIDTH - 0.5
         members = [line for at, line in enumerate(members) if at >= len(widths) or widths[at] < band]
-        sample = [measured for measured, kept in zip(widths, inner) if kept and 0.0 < measured < band][:WIDTH_SAMPLE]
+        sample = [measured for measured, kept in zip(widths, inner, strict=True) if kept and 0.0 < measured < band][:WIDTH_SAMPLE]
         if not sample:
             continue
         width = round(float(np.median(sample)))
