@@ -33,6 +33,7 @@ from benchmarks.plan import (
     EXPLAIN_P95_MS,
     FOOL_P95_MS,
     FULL,
+    MODEL_CALL_WARM_MS,
     QUICK,
     READ_P95_MS,
     SERVING_MB,
@@ -195,6 +196,7 @@ def verdicts(results: dict[str, Any]) -> dict[str, bool]:
     checks = {
         "classify_p50": single["classify_ms"]["p50"] <= CLASSIFY_P50_MS,
         "classify_speedup": single["speedup_p50"] >= CLASSIFY_SPEEDUP,
+        "model_call_warm": single["model_call_warm_ms"]["p50"] <= MODEL_CALL_WARM_MS,
         "identical_outputs": agree["allclose"] and agree["same_argmax"] == 1.0 and agree["classify_same_argmax"] == 1.0,
         "read_same_as_baseline": frames["same_number_as_baseline"] == 1.0,
         "read_p95": frames["read_ms"]["p95"] <= READ_P95_MS,

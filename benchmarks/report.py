@@ -14,6 +14,7 @@ from benchmarks.plan import (
     EMBEDDING_S,
     EXPLAIN_P95_MS,
     FOOL_P95_MS,
+    MODEL_CALL_WARM_MS,
     READ_P95_MS,
     SERVING_MB,
     TRAINING_MB,
@@ -58,10 +59,12 @@ def _reading_rows(results: dict[str, Any]) -> list[Row]:
         (
             f"Single digit, {single['images']} real crops (latency), median of {len(single['runs_classify_p50_ms'])} runs",
             f"model.predict per image: {_ms(single['predict_ms'])}",
-            f"classify incl. preprocessing: {_ms(single['classify_ms'])} (model call alone p50 {single['model_call_ms']['p50']:.2f} ms; "
+            f"classify incl. preprocessing: {_ms(single['classify_ms'])} (model call alone p50 {single['model_call_warm_ms']['p50']:.3f} ms warm, "
+            f"{single['model_call_ms']['p50']:.2f} ms right after model.predict; "
             f"the runs' p50 {', '.join(f'{p50:.2f}' for p50 in single['runs_classify_p50_ms'])} ms)",
-            f"{single['speedup_p50']:.0f}x faster; target p50 <= {CLASSIFY_P50_MS:g} ms and >= {CLASSIFY_SPEEDUP:g}x",
-            "PASS" if passed["classify_p50"] and passed["classify_speedup"] else "FAIL",
+            f"{single['speedup_p50']:.0f}x faster; target p50 <= {CLASSIFY_P50_MS:g} ms, >= {CLASSIFY_SPEEDUP:g}x, "
+            f"model call warm p50 <= {MODEL_CALL_WARM_MS:g} ms",
+            "PASS" if passed["classify_p50"] and passed["classify_speedup"] and passed["model_call_warm"] else "FAIL",
         ),
         (
             f"Same outputs, {agree['images']} MNIST test digits",

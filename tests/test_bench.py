@@ -16,7 +16,7 @@ import pytest
 from resources import REPO
 
 from benchmarks import latency
-from benchmarks.latency import raw_crops, with_model_predict
+from benchmarks.latency import WARM_CALLS, raw_crops, with_model_predict
 from benchmarks.plan import FULL, QUICK
 from benchmarks.report import report_table
 
@@ -35,7 +35,7 @@ SECTIONS = (
     "verdicts",
 )
 LATENCIES = {
-    "single_digit": ("predict_ms", "classify_ms", "model_call_ms"),
+    "single_digit": ("predict_ms", "classify_ms", "model_call_ms", "model_call_warm_ms"),
     "explain": ("explain_ms",),
     "fool": ("fgsm_ms", "iterative_ms"),
     "webcam": ("read_ms", "baseline_ms"),
@@ -44,6 +44,7 @@ LATENCIES = {
 VERDICTS = (
     "classify_p50",
     "classify_speedup",
+    "model_call_warm",
     "identical_outputs",
     "read_same_as_baseline",
     "read_p95",
@@ -121,6 +122,12 @@ class TestQuickBench:
 
         assert len(single["runs_classify_p50_ms"]) == QUICK.single_digit_runs
         assert single["classify_ms"]["p50"] == float(np.median(single["runs_classify_p50_ms"]))
+
+    def test_the_warm_model_call_is_timed_back_to_back_on_every_digit(self, quick_bench):
+        single = quick_bench["single_digit"]
+
+        assert single["model_call_warm_ms"]["n"] == single["images"] * WARM_CALLS
+        assert single["model_call_ms"]["n"] == single["images"]  # the other figure: one call right after model.predict
 
     def test_fast_path_gives_model_predicts_outputs(self, quick_bench):
         agreement = quick_bench["agreement"]
