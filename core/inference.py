@@ -146,9 +146,12 @@ class Recognizer:
         confidence = float(probabilities[best])
         return Prediction(best if confidence >= min_confidence else None, confidence, probabilities, model_input)
 
-    def read(self, image: np.ndarray, min_confidence: float = MIN_CONFIDENCE) -> Reading:
-        """Find and read every digit in `image` (a photo, a frame, a canvas), all classified in one batch."""
-        ink = paper.page_ink_map(image)
+    def read(self, image: np.ndarray, min_confidence: float = MIN_CONFIDENCE, ink: preprocess.InkMap | None = None) -> Reading:
+        """Find and read every digit in `image` (a photo, a frame, a canvas), all classified in one batch.
+
+        `ink`: `paper.page_ink_map(image)` when the caller has it already (the Webcam page shows it), not found again.
+        """
+        ink = ink if ink is not None else paper.page_ink_map(image)
         labels, groups = segment.find_digit_groups(ink)
         if not groups:
             return Reading("", ())

@@ -68,8 +68,11 @@ class LiveReader:
     def process(self, frame: np.ndarray) -> np.ndarray:
         """Read one (H, W, 3) uint8 BGR frame and return it annotated; never raises into the video thread."""
         started = time.perf_counter()
+        ink = None
         try:
-            reading = self.recognizer.read(frame, min_confidence=self.min_confidence)
+            # The ink found is read and, when it is shown, drawn: found once per frame either way.
+            ink = paper.page_ink_map(frame) if self.show_ink else None
+            reading = self.recognizer.read(frame, min_confidence=self.min_confidence, ink=ink)
         except ValueError:
             reading = Reading("", ())
         finished = time.perf_counter()
@@ -79,18 +82,8 @@ class LiveReader:
             fps = (len(self._times) - 1) / span if span > 0 else 0.0
             confidences = tuple(round(digit.confidence, 3) for digit in reading.digits)
             self._readout = Readout(reading.number, confidences, fps, (finished - started) * 1000)
-        return draw_reading(self._background(frame), reading)
-
-    def _background(self, frame: np.ndarray) -> np.ndarray:
-        """The frame the boxes are drawn on: as the camera gave it, or showing the ink found when `show_ink` is on."""
-        if not self.show_ink:
-            return frame
-        # NOTE: `Recognizer.read` keeps its ink map to itself, so showing the ink finds it a second time. That adds
-        # most of a frame's reading time again (the ink map is the larger part of it), paid only while it is shown.
-        try:
-            return draw_ink(frame, paper.page_ink_map(frame).mask)
-        except ValueError:
-            return frame
+        # The boxes are drawn on the frame as the camera gave it, or showing the ink found when `show_ink` is on.
+        return draw_reading(frame if ink is None else draw_ink(frame, ink.mask), reading)
 
     def readout(self) -> Readout:
         with self._lock:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core import paper
 from core.camera import camera_frame
 from core.live import DIMMED, INK, LiveReader, draw_ink
 
@@ -60,6 +61,17 @@ class TestShowInk:
         assert not painted(plain).any()
         for x, y, w, h in pen_on_squared_paper.boxes:
             assert painted(shown)[y : y + h, x : x + w].mean() > 0.05, f"no ink shown in the digit at {(x, y, w, h)}"
+
+    @pytest.mark.parametrize("show_ink", [False, True])
+    def test_the_ink_is_found_once_per_frame_whether_shown_or_not(self, recognizer, pen_on_squared_paper, monkeypatch, show_ink):
+        found = []
+        original = paper.page_ink_map
+        monkeypatch.setattr(paper, "page_ink_map", lambda image: found.append(image.shape) or original(image))
+        reader = LiveReader(recognizer)
+        reader.show_ink = show_ink
+        reader.process(pen_on_squared_paper.image)
+        assert found == [pen_on_squared_paper.image.shape]
+        assert reader.readout().number == pen_on_squared_paper.number
 
     def test_paper_with_nothing_written_shows_no_ink_and_reads_nothing(self, recognizer):
         reader = LiveReader(recognizer)
