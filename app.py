@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core.memory import keep_giving_back
 from pages.ui import (
     models,
     routing,  # noqa: F401  (applies the Streamlit fixes before any page runs)
@@ -19,5 +20,6 @@ navigation = st.navigation(
         st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:", url_path="evaluate"),
     ]
 )
+keep_giving_back()  # what ended sessions freed goes back to the system (once per process; see core/memory.py)
 models.sidebar()
 navigation.run()

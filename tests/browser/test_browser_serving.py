@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,11 @@ from test_browser_webcam import WEBRTC_FRAME
 pytestmark = pytest.mark.browser
 
 TENSORFLOW_LIBRARY = "libtensorflow_framework"  # mapped into a process by `import tensorflow`, never by LiteRT
+SESSIONS = 4  # webcam sessions opened and closed after the first
+# The server's RSS after them may exceed its RSS after the first by this much (today: within about 20 MB once freed
+# memory is given back; without that, each session kept 10-50 MB).
+SESSIONS_MARGIN_MB = 100
+GIVEN_BACK_WITHIN = 60.0  # seconds: core/memory.py gives freed memory back every 5 s
 
 
 def tensorflow_loaded(pid: int) -> bool:
@@ -56,3 +62,26 @@ class TestAFreshServer:
         served.wait_until_idle()
         assert not served.exceptions().count()
         assert not tensorflow_loaded(served.server.process.pid)
+
+
+def rss_mb(pid: int) -> float:
+    return int(Path(f"/proc/{pid}/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
+
+
+def test_webcam_sessions_opened_and_closed_do_not_grow_the_server(served, chromium, camera_number):
+    """After the first session (the test above), more sessions come and go; the server's memory comes back."""
+    pid = served.server.process.pid
+    first = rss_mb(pid)
+    for _ in range(SESSIONS):
+        context = chromium.new_context(viewport={"width": 1280, "height": 1000}, permissions=["camera"])
+        visitor = type(served)(context.new_page(), served.server).open("webcam")
+        visitor.page.frame_locator(WEBRTC_FRAME).get_by_role("button", name="START").click()
+        expect(visitor.keyed("webcam-number")).to_have_text(camera_number)
+        visitor.page.frame_locator(WEBRTC_FRAME).get_by_role("button", name="STOP").click()
+        expect(visitor.page.get_by_text("Press START and allow the camera.")).to_be_visible()
+        context.close()
+    deadline = time.monotonic() + GIVEN_BACK_WITHIN  # a wait for the memory to come back, not a timing
+    while rss_mb(pid) > first + SESSIONS_MARGIN_MB and time.monotonic() < deadline:
+        time.sleep(1.0)
+
+    assert rss_mb(pid) <= first + SESSIONS_MARGIN_MB, f"{rss_mb(pid):.0f} MB after {SESSIONS} more sessions, {first:.0f} MB after the first"
