@@ -66,6 +66,12 @@ def process_memory_mb(pid: int) -> tuple[float, float]:
     return round(int(fields["VmHWM"].split()[0]) / 1024, 1), round(int(fields["VmRSS"].split()[0]) / 1024, 1)
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds a running process has used so far, user and system, all threads (from /proc, Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def process_maps_tensorflow(pid: int) -> bool:
     """True when the process has TensorFlow's shared library loaded (i.e. something imported tensorflow)."""
     return "libtensorflow" in Path(f"/proc/{pid}/maps").read_text()
@@ -96,16 +102,18 @@ def _peak_rss_mb() -> float:
 # --- The tasks ------------------------------------------------------------------------------------------------------
 
 
-def _first_prediction_child(model_path: str) -> dict[str, Any]:
+def _first_prediction_child(model_path: str, with_tensorflow: bool) -> dict[str, Any]:
     """What the Draw page does on first use, in a fresh process: import, load the model, read a drawing.
 
-    TensorFlow is imported on its own first, so its share (the floor for any first prediction) shows separately.
+    With `with_tensorflow`, TensorFlow is imported first, as the page did before the light runtime (the baseline);
+    without, the app's own path: `core.inference` and LiteRT, and TensorFlow is never imported.
     """
     import cv2
     import numpy as np
 
     interpreter = _seconds_since_start()  # with NumPy and OpenCV imported, as the app has them before TensorFlow
-    import tensorflow  # noqa: F401
+    if with_tensorflow:
+        import tensorflow  # noqa: F401
 
     tensorflow_at = _seconds_since_start()
     from core.inference import Recognizer
@@ -126,6 +134,7 @@ def _first_prediction_child(model_path: str) -> dict[str, Any]:
         "load": round(loaded_at - core_at, 2),
         "read": round(done_at - loaded_at, 3),
         "number": reading.number,
+        "tensorflow_imported": "tensorflow" in sys.modules,
     }
 
 

@@ -24,6 +24,11 @@ EXPLAIN_P95_MS = 150.0  # Draw's "inside the network" per drawing
 FOOL_P95_MS = 150.0  # Draw's "fool it" per drawing, with either method
 EMBEDDING_S = 10.0  # Evaluate's map of the learned space: 5,000 test images through the network, then PCA
 EMBEDDING_IMAGES = 5000
+# A class on one small server (measured in Chromium, on the server's own process):
+FIRST_PREDICTION_S = 1.5  # a fresh process: import, load the model, read a drawing
+LIGHT_SERVING_MB = 300.0  # the server's RSS after Home, Draw and Webcam, before anyone trains or evaluates
+STROKE_CPU_MS = 15.0  # the server's CPU per Draw cycle: a stroke and Clear, or a stroke and Undo on several digits
+MEMORY_RETURN_MB = 100.0  # the server's RSS after webcam sessions opened and closed, over its RSS after Evaluate
 
 
 class BenchError(RuntimeError):
@@ -52,6 +57,8 @@ class Plan:
     # quicker, but those two then share the CPU with them (their ratios hold; absolute figures rise).
     overlap_children: bool
     webcam_seconds: float  # how long the browser watches the Webcam page read frames
+    stroke_cycles: int  # Draw cycles (a stroke, then Clear or Undo) whose server CPU is measured, per canvas
+    webcam_sessions: int  # webcam sessions opened and closed one after another after Evaluate (memory)
 
 
 QUICK = Plan(
@@ -71,6 +78,8 @@ QUICK = Plan(
     browser=False,
     overlap_children=True,
     webcam_seconds=0.0,
+    stroke_cycles=0,
+    webcam_sessions=0,
 )
 FULL = Plan(
     predict_rounds=60,
@@ -89,6 +98,8 @@ FULL = Plan(
     browser=True,
     overlap_children=False,
     webcam_seconds=20.0,
+    stroke_cycles=20,
+    webcam_sessions=10,
 )
 
 

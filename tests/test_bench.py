@@ -56,6 +56,7 @@ VERDICTS = (
     "input_pipeline_ahead",
     "chart_throttled",
     "home_without_tensorflow",
+    "first_prediction",
     "model_loaded_once",
     "serving_memory",
     "training_memory",
@@ -140,7 +141,9 @@ class TestQuickBench:
         startup = quick_bench["startup"]
         for name in ("server_health_s", "home_s", "home_script_s", "first_prediction_s", "import_tensorflow_s"):
             assert _positive(startup[name]), name
-        assert startup["first_prediction_s"] >= startup["import_tensorflow_s"]
+        # The app's path reads the drawn 7 without TensorFlow; the baseline imports it first, so it takes longer.
+        assert startup["first_prediction_answer"] == "7" and not startup["first_prediction_imports_tensorflow"]
+        assert startup["first_prediction_with_tensorflow_s"] >= startup["import_tensorflow_s"]
         assert startup["model_loads"] >= 1 and isinstance(startup["home_imports_tensorflow"], bool)
 
     def test_memory_is_measured_in_megabytes(self, quick_bench):
