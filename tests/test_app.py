@@ -517,6 +517,26 @@ def test_probability_bars_label_every_digit():
     assert layout["xaxis"]["tickvals"] == [str(digit) for digit in range(10)]
 
 
+@pytest.mark.parametrize("count", [1, 3])
+def test_the_figures_drawn_on_every_stroke_pass_plotlys_checks(count):
+    """They are built without Plotly's checks (pages/ui/charts.py): here the same figures go through them."""
+    import plotly.graph_objects as go
+
+    from core.inference import DigitReading
+    from core.preprocess import Box
+    from pages.ui import charts
+
+    values = np.linspace(0.0, 1.0, 10, dtype=np.float32) / 4.5
+    digits = [DigitReading(9, float(values[9]), Box(0, 0, 10, 10), values, np.zeros((28, 28), np.float32))] * count
+    figure = charts.digit_probabilities(digits)
+    checked = go.Figure(figure.to_dict())  # raises ValueError on any property Plotly does not know
+
+    # The checks only spell values out (a colour scale's name becomes its colours); no property is dropped.
+    assert set(checked.to_dict()["data"][0]) == set(figure.to_dict()["data"][0])
+    assert set(checked.to_dict()["layout"]) == set(figure.to_dict()["layout"])
+    assert len(checked.data) == 1 and checked.data[0].type == ("bar" if count == 1 else "heatmap")
+
+
 def _inside_the_network(photo_path: str) -> None:
     """A page that reads a saved photo with the active model and shows Draw's 'Inside the network' for its digits."""
     import numpy as np
