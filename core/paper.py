@@ -58,12 +58,18 @@ def page_ink_map(image: np.ndarray) -> InkMap:
     levels = cv2.convertScaleAbs(gray, alpha=255.0)  # (h, w) uint8
     if not dark_ink:
         levels = cv2.bitwise_not(levels)
-    mask, darkness, printed = _page_mask(*_darkness(levels))
-    _, stats = _label(mask)
-    denoised = np.count_nonzero(stats[1:, cv2.CC_STAT_AREA] <= 12) > NOISY_FRAGMENTS  # specks, not strokes
+    drawn = _drawn(levels)
+    # NOTE: a grey drawing (the Draw canvas) has no paper to estimate, no noise and no printed lines: its ink is
+    # what is darker than its one background level, and the page's steps cost the server most of a stroke's read.
+    # A camera's frame is never exactly grey, even where bright paper clips to one level.
+    find_ink = _drawing_mask if drawn and _grey(image) else _photo_mask
+    mask, darkness, printed = find_ink(levels)
+    pieces = _label(mask)
+    denoised = np.count_nonzero(pieces[1][1:, cv2.CC_STAT_AREA] <= 12) > NOISY_FRAGMENTS  # specks, not strokes
     if denoised:
         # Salt-and-pepper noise shatters the mask into specks; a 3x3 median removes it (pen lines are thicker here).
-        mask, darkness, printed = _page_mask(*_darkness(cv2.medianBlur(levels, 3)))
+        mask, darkness, printed = find_ink(cv2.medianBlur(levels, 3))
+        pieces = _label(mask)
     if colour is not None:
         # A thumb holding the sheet: its outline and shading are darker than the paper, but no pen writes in skin.
         # What is left of its outline and shadow touches it; digits are written clear of the thumb.
@@ -71,17 +77,48 @@ def page_ink_map(image: np.ndarray) -> InkMap:
         if skin.any():
             mask = cv2.subtract(mask, skin)
             mask = cv2.subtract(mask, _grown_from(mask, cv2.bitwise_and(mask, cv2.dilate(skin, _THUMB_REACH))))
+            pieces = _label(mask)
     return InkMap(
         ink=np.minimum(darkness, 1.0),
         mask=mask,
         scale=scale,
         dark_ink=dark_ink,
-        pieces=_label(mask),
+        pieces=pieces,
         denoised=denoised,
         lines_removed=True,
         printed=printed > 0,
-        photograph=colour is not None and not _drawn(levels),
+        photograph=colour is not None and not drawn,
     )
+
+
+def _photo_mask(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A photographed page's ink: darkness against the paper around it, printed lines subtracted (`_page_mask`)."""
+    return _page_mask(*_darkness(levels))
+
+
+def _drawing_mask(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A drawing's ink: darkness against its one background level, by the page's thresholds (no noise raises them
+    here), with no printed lines.  (h, w) uint8 -> as `_page_mask`."""
+    background = max(1, int(np.argmax(cv2.calcHist([levels], [0], None, [256], [0, 256]))))
+    darkness = cv2.max(cv2.GaussianBlur(1.0 - levels.astype(np.float32) / background, (0, 0), 0.7), 0.0)
+    darkest_near = cv2.dilate(darkness, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (NEARBY_INK, NEARBY_INK)))
+    candidates = cv2.bitwise_and(
+        _above(darkness, PAGE_WEAK_INK), cv2.compare(darkness, np.float32(RELATIVE_INK) * darkest_near, cv2.CMP_GT)
+    )
+    mask = _grown_from(candidates, cv2.bitwise_and(_above(darkness, PAGE_STRONG_INK), candidates))
+    return mask, darkness, np.zeros_like(darkness)
+
+
+def _above(values: np.ndarray, level: float) -> np.ndarray:
+    """Where (h, w) float32 `values` exceed `level`.  -> uint8 0/255."""
+    return cv2.threshold(values, level, 255, cv2.THRESH_BINARY)[1].astype(np.uint8)
+
+
+def _grey(image: np.ndarray) -> bool:
+    """No pixel has any colour: one channel, or red, green and blue equal everywhere."""
+    if image.ndim == 2 or image.shape[2] < 3:
+        return True
+    return bool(np.array_equal(image[:, :, 0], image[:, :, 1]) and np.array_equal(image[:, :, 1], image[:, :, 2]))
 
 
 def _darkness(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:

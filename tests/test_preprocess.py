@@ -310,3 +310,41 @@ class TestFaintStrokes:
         printed = np.zeros(weak.shape, np.float32)
         printed[10:50, 15:45] = 0.1  # the same place is a printed line's band
         assert not paper._faint_strokes(weak, printed).any()
+
+
+class TestDrawings:
+    """A grey drawing (the Draw canvas) is ink on one background level: read without the photographed page's steps."""
+
+    @staticmethod
+    def canvas_with_a_seven(width: int) -> np.ndarray:
+        canvas = np.full((280, 560, 4), 255, np.uint8)  # what streamlit-drawable-canvas returns: opaque RGBA
+        cv2.line(canvas, (250, 50), (330, 50), (0, 0, 0, 255), width)
+        cv2.line(canvas, (330, 50), (270, 230), (0, 0, 0, 255), width)
+        return canvas
+
+    @pytest.mark.parametrize("width", [4, 18, 40])  # the Draw page's pen widths: thinnest, default, widest
+    def test_a_canvas_is_read_without_estimating_paper_or_printed_lines(self, recognizer, monkeypatch, width):
+        def photographed(levels):
+            raise AssertionError("a grey drawing went through the photographed page's steps")
+
+        monkeypatch.setattr(paper, "_photo_mask", photographed)
+
+        assert recognizer.read(self.canvas_with_a_seven(width)).number == "7"
+
+    def test_its_ink_is_every_pixel_of_the_stroke(self):
+        canvas = self.canvas_with_a_seven(40)
+        ink = paper.page_ink_map(canvas)
+        stroke = cv2.resize(255 - canvas[:, :, 0], ink.mask.shape[::-1], interpolation=cv2.INTER_AREA) > 200
+
+        assert (ink.mask[stroke] > 0).all()
+        assert not ink.photograph and not ink.printed.any()
+
+    def test_a_drawing_in_colour_is_still_read_as_a_page(self, recognizer, monkeypatch):
+        calls = []
+        photo_mask = paper._photo_mask
+        monkeypatch.setattr(paper, "_photo_mask", lambda levels: calls.append(levels.shape) or photo_mask(levels))
+        canvas = self.canvas_with_a_seven(18)
+        canvas[canvas[:, :, 0] < 128] = (200, 30, 30, 255)  # a red pen
+
+        assert recognizer.read(canvas).number == "7"
+        assert calls  # a colour image may be a camera's frame whose paper clipped to one level
