@@ -99,7 +99,12 @@ def _reading_rows(results: dict[str, Any]) -> list[Row]:
             (
                 "App Webcam page in Chromium (fake camera)",
                 f"camera {startup['camera_fps']:g} fps",
-                f"the page shows {startup['webcam_fps']:.1f} fps; last-frame read {_ms(startup['webcam_read_ms'])} (sharing 2 cores with Chromium)",
+                f"the page shows {startup['webcam_fps']:.1f} fps; last-frame read {_ms(startup['webcam_read_ms'])} (sharing 2 cores with Chromium)"
+                + (
+                    f"; the server used {startup['webcam_session_cores']:.0%} of a core for the session (video in, reading, video out)"
+                    if "webcam_session_cores" in startup
+                    else ""
+                ),
                 "page fps keeps up with the camera",
                 _verdict(passed, "app_webcam_keeps_up"),
             )

@@ -95,7 +95,7 @@ def _browser_session(data: Any, scratch: Path, plan: Plan) -> dict[str, Any]:
                 imports_tensorflow = process_maps_tensorflow(server.pid)
                 draw = _draw_a_digit(page)
                 strokes = _stroke_cpu(page, server.pid, plan.stroke_cycles) if plan.stroke_cycles else {}
-                camera = _watch_webcam(page, plan.webcam_seconds)
+                camera = _watch_webcam(page, server.pid, plan.webcam_seconds)
                 peak_mb, current_mb = process_memory_mb(server.pid)
                 page.close()
                 sessions = _evaluate_then_webcam_sessions(browser, server, plan.webcam_sessions) if plan.webcam_sessions else {}
@@ -131,29 +131,33 @@ def _draw_a_digit(page: Any) -> dict[str, Any]:
     return {"draw_first_prediction_s": round(time.perf_counter() - began, 2), "draw_answer": answer.inner_text().strip()}
 
 
-def _watch_webcam(page: Any, seconds: float) -> dict[str, Any]:
-    """Press START on Webcam and read the page's own readout (real FPS, last frame's milliseconds) for `seconds`."""
+def _watch_webcam(page: Any, pid: int, seconds: float) -> dict[str, Any]:
+    """Press START on Webcam and read the page's own readout (real FPS, last frame's milliseconds) for `seconds`,
+    and the server's CPU meanwhile (receiving, reading, drawing and sending back every frame)."""
     page.locator("a[data-testid='stSidebarNavLink'][href$='/webcam']").click()
     page.wait_for_selector("iframe", state="attached", timeout=120_000)
     page.frame_locator("iframe").first.get_by_role("button", name="START").click(timeout=120_000)
     pattern = re.compile(r"([\d.]+) frames per second read; last frame took (\d+) ms")
     samples: list[tuple[float, float]] = []
-    first_seen, deadline = None, time.perf_counter() + 120
+    first_seen, cpu_at_first, deadline = None, 0.0, time.perf_counter() + 120
     while time.perf_counter() < deadline:
         match = pattern.search(page.inner_text("body"))
         if match and float(match.group(1)) > 0:
-            first_seen = first_seen or time.perf_counter()
+            if first_seen is None:
+                first_seen, cpu_at_first = time.perf_counter(), process_cpu_seconds(pid)
             samples.append((float(match.group(1)), float(match.group(2))))
             if time.perf_counter() - first_seen >= seconds:
                 break
         time.sleep(STREAMLIT_RERUN_INTERVAL)
-    if not samples:
+    if not samples or first_seen is None:
         raise BenchError("The Webcam page never reported a frame read from the fake camera.")
+    session_cores = (process_cpu_seconds(pid) - cpu_at_first) / max(time.perf_counter() - first_seen, 1e-6)
     # The readout's FPS averages the last 30 frames: take the last value, once the first frames have passed.
     return {
         "webcam_fps": samples[-1][0],
         "webcam_read_ms": milliseconds([milliseconds for _, milliseconds in samples], scale=1),
         "webcam_samples": len(samples),
+        "webcam_session_cores": round(session_cores, 3),
         "camera_fps": CAMERA_FPS,
     }
 
