@@ -119,15 +119,9 @@ def _draw_a_digit(page: Any) -> dict[str, Any]:
     """Open Draw from the sidebar, write a 1 with the mouse, wait for the answer. -> seconds from the click."""
     began = time.perf_counter()
     page.locator("a[data-testid='stSidebarNavLink'][href$='/draw']").click()
-    canvas = page.wait_for_selector("canvas.upper-canvas", timeout=120_000)
-    box = canvas.bounding_box()
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.15
-    page.mouse.move(x, y)
-    page.mouse.down()
-    for step in range(1, 21):
-        page.mouse.move(x + step * 0.6, y + step * box["height"] * 0.035)
-    page.mouse.up()
-    answer = page.wait_for_selector(".st-key-draw-digit p", timeout=180_000)
+    page.wait_for_selector("canvas.upper-canvas", timeout=120_000)
+    _stroke(page, ONE, 40)
+    answer = page.wait_for_selector(ANSWER, timeout=180_000)
     return {"draw_first_prediction_s": round(time.perf_counter() - began, 2), "draw_answer": answer.inner_text().strip()}
 
 
@@ -135,8 +129,7 @@ def _watch_webcam(page: Any, pid: int, seconds: float) -> dict[str, Any]:
     """Press START on Webcam and read the page's own readout (real FPS, last frame's milliseconds) for `seconds`,
     and the server's CPU meanwhile (receiving, reading, drawing and sending back every frame)."""
     page.locator("a[data-testid='stSidebarNavLink'][href$='/webcam']").click()
-    page.wait_for_selector("iframe", state="attached", timeout=120_000)
-    page.frame_locator("iframe").first.get_by_role("button", name="START").click(timeout=120_000)
+    _press_video(page, "START")
     pattern = re.compile(r"([\d.]+) frames per second read; last frame took (\d+) ms")
     samples: list[tuple[float, float]] = []
     first_seen, cpu_at_first, deadline = None, 0.0, time.perf_counter() + 120
@@ -160,6 +153,12 @@ def _watch_webcam(page: Any, pid: int, seconds: float) -> dict[str, Any]:
         "webcam_session_cores": round(session_cores, 3),
         "camera_fps": CAMERA_FPS,
     }
+
+
+def _press_video(page: Any, button: str) -> None:
+    """Press START or STOP under the Webcam page's video (streamlit-webrtc draws them in its iframe)."""
+    page.wait_for_selector("iframe", state="attached", timeout=120_000)
+    page.frame_locator("iframe").first.get_by_role("button", name=button).click(timeout=120_000)
 
 
 def _stroke(page: Any, strokes: list[list[tuple[float, float]]], left: float) -> None:
@@ -235,10 +234,9 @@ def _evaluate_then_webcam_sessions(browser: Any, server: AppServer, sessions: in
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         page = context.new_page()
         page.goto(f"{server.url}/webcam", timeout=120_000)
-        page.wait_for_selector("iframe", state="attached", timeout=120_000)
-        page.frame_locator("iframe").first.get_by_role("button", name="START").click(timeout=120_000)
+        _press_video(page, "START")
         page.wait_for_selector("text=frames per second read", timeout=120_000)
-        page.frame_locator("iframe").first.get_by_role("button", name="STOP").click(timeout=120_000)
+        _press_video(page, "STOP")
         _settled(page, "text=Press START and allow the camera.")
         context.close()
         time.sleep(2.0)

@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 
 GIVE_BACK_SECONDS = 5.0  # how often freed memory is given back; each call takes a few milliseconds
-_THREAD_NAME = "give-back-freed-memory"
 _started = threading.Lock()
+_giving_back: threading.Thread | None = None  # the one thread per process that keeps giving memory back
 
 
 def give_back_freed_memory() -> bool:
@@ -44,10 +44,11 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 def keep_giving_back(interval: float = GIVE_BACK_SECONDS) -> None:
     """Give freed memory back every `interval` seconds, from one daemon thread per process (later calls do nothing)."""
+    global _giving_back
     with _started:
-        if any(thread.name == _THREAD_NAME for thread in threading.enumerate()) or not give_back_freed_memory():
-            return
-        threading.Thread(target=_give_back_forever, args=(interval,), name=_THREAD_NAME, daemon=True).start()
+        if _giving_back is None and give_back_freed_memory():
+            _giving_back = threading.Thread(target=_give_back_forever, args=(interval,), name="give-back-freed-memory", daemon=True)
+            _giving_back.start()
 
 
 def _give_back_forever(interval: float) -> None:

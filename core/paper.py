@@ -101,17 +101,20 @@ def _drawing_mask(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     here), with no printed lines.  (h, w) uint8 -> as `_page_mask`."""
     background = max(1, int(np.argmax(cv2.calcHist([levels], [0], None, [256], [0, 256]))))
     darkness = cv2.max(cv2.GaussianBlur(1.0 - levels.astype(np.float32) / background, (0, 0), 0.7), 0.0)
-    darkest_near = cv2.dilate(darkness, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (NEARBY_INK, NEARBY_INK)))
-    candidates = cv2.bitwise_and(
-        _above(darkness, PAGE_WEAK_INK), cv2.compare(darkness, np.float32(RELATIVE_INK) * darkest_near, cv2.CMP_GT)
-    )
-    mask = _grown_from(candidates, cv2.bitwise_and(_above(darkness, PAGE_STRONG_INK), candidates))
+    _, mask = _hysteresis(darkness, np.full_like(darkness, PAGE_WEAK_INK), np.full_like(darkness, PAGE_STRONG_INK))
     return mask, darkness, np.zeros_like(darkness)
 
 
-def _above(values: np.ndarray, level: float) -> np.ndarray:
-    """Where (h, w) float32 `values` exceed `level`.  -> uint8 0/255."""
-    return cv2.threshold(values, level, 255, cv2.THRESH_BINARY)[1].astype(np.uint8)
+def _hysteresis(darkness: np.ndarray, weak: np.ndarray, strong: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ink by hysteresis: darkness above `weak` (and not a dark stroke's blur) that joins darkness above `strong`.
+    (h, w) float32 each -> (the weak candidates, the ink), uint8 0/255 each."""
+    # Beside a dark stroke, faint darkness is its blur or what is left of a line it touches, not more ink: it
+    # would join a marker's digit to its neighbour or to the grid. Ink is judged against the darkest ink nearby.
+    darkest_near = cv2.dilate(darkness, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (NEARBY_INK, NEARBY_INK)))
+    candidates = cv2.bitwise_and(
+        cv2.compare(darkness, weak, cv2.CMP_GT), cv2.compare(darkness, np.float32(RELATIVE_INK) * darkest_near, cv2.CMP_GT)
+    )
+    return candidates, _grown_from(candidates, cv2.bitwise_and(cv2.compare(darkness, strong, cv2.CMP_GT), candidates))
 
 
 def _grey(image: np.ndarray) -> bool:
@@ -158,12 +161,7 @@ def _page_mask(
         # times larger than it is and faint pencil falls below the thresholds. Measure it between the lines.
         strong, weak, _ = _ink_levels(darkness[::4, ::4][printed[::4, ::4] == 0], sampled=True)
         strong_map, weak_map = magnified * np.float32(strong), magnified * np.float32(weak)
-    candidates = cv2.compare(darkness, weak_map, cv2.CMP_GT)
-    # Beside a dark stroke, faint darkness is its blur or what is left of a line it touches, not more ink: it
-    # would join a marker's digit to its neighbour or to the grid. Ink is judged against the darkest ink nearby.
-    darkest_near = cv2.dilate(darkness, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (NEARBY_INK, NEARBY_INK)))
-    candidates = cv2.bitwise_and(candidates, cv2.compare(darkness, np.float32(RELATIVE_INK) * darkest_near, cv2.CMP_GT))
-    mask = _grown_from(candidates, cv2.bitwise_and(cv2.compare(darkness, strong_map, cv2.CMP_GT), candidates))
+    candidates, mask = _hysteresis(darkness, weak_map, strong_map)
     # Faint pencil can stay under the clear-ink level along its whole length. Above the weak level, the paper's noise
     # leaves specks and blotches and the subtraction straight remnants of lines, but not long, bent, thin strokes.
     mask = cv2.bitwise_or(mask, _faint_strokes(cv2.bitwise_and(candidates, cv2.bitwise_not(mask)), printed))
