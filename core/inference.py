@@ -151,8 +151,7 @@ class Recognizer:
 
         `ink`: `paper.page_ink_map(image)` when the caller has it already (the Webcam page shows it), not found again.
         """
-        ink = ink if ink is not None else paper.page_ink_map(image)
-        labels, groups = segment.find_digit_groups(ink)
+        ink, labels, groups = segment.find_page_digits(ink if ink is not None else paper.page_ink_map(image))
         if not groups:
             return Reading("", ())
         pairs = segment.ambiguous_pairs(groups)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 
@@ -15,6 +17,14 @@ BRIDGE = 7  # pixels: a stroke cut by a subtracted printed line is joined across
 PAGE_STRONG_INK = 0.05
 PAGE_WEAK_INK = 0.025
 STRONG_SPREADS, WEAK_SPREADS = 6.0, 3.0  # clear ink is this many of the paper's standard deviations above it, weak ink this many
+# Beside digits already found, in their rows, fainter ink is looked for: this many deviations above the paper, in
+# pieces at least FAINT_NEAR_HEIGHT of the digits' height tall and on average FAINT_NEAR_DARKNESS of their darkness
+# (the same pen wrote them), within FAINT_NEAR_REACH digit heights to either side and FAINT_NEAR_ROW above and below.
+FAINT_SPREADS = 2.5
+FAINT_NEAR_HEIGHT = 0.12
+FAINT_NEAR_DARKNESS = 0.4
+FAINT_NEAR_REACH = 1.5
+FAINT_NEAR_ROW = 0.3
 # Ink is also darker than this share of the darkest ink in a disc NEARBY_INK pixels wide around it (a stroke's blur and the lines
 # it touches are fainter than it by more).
 RELATIVE_INK = 0.3
@@ -63,12 +73,12 @@ def page_ink_map(image: np.ndarray) -> InkMap:
     # what is darker than its one background level, and the page's steps cost the server most of a stroke's read.
     # A camera's frame is never exactly grey, even where bright paper clips to one level.
     find_ink = _drawing_mask if drawn and _grey(image) else _photo_mask
-    mask, darkness, printed = find_ink(levels)
+    mask, darkness, printed, faint = find_ink(levels)
     pieces = _label(mask)
     denoised = np.count_nonzero(pieces[1][1:, cv2.CC_STAT_AREA] <= 12) > NOISY_FRAGMENTS  # specks, not strokes
     if denoised:
         # Salt-and-pepper noise shatters the mask into specks; a 3x3 median removes it (pen lines are thicker here).
-        mask, darkness, printed = find_ink(cv2.medianBlur(levels, 3))
+        mask, darkness, printed, faint = find_ink(cv2.medianBlur(levels, 3))
         pieces = _label(mask)
     if colour is not None:
         # A thumb holding the sheet: its outline and shading are darker than the paper, but no pen writes in skin.
@@ -76,8 +86,11 @@ def page_ink_map(image: np.ndarray) -> InkMap:
         skin = _skin(colour)
         if skin.any():
             mask = cv2.subtract(mask, skin)
-            mask = cv2.subtract(mask, _grown_from(mask, cv2.bitwise_and(mask, cv2.dilate(skin, _THUMB_REACH))))
+            near_skin = cv2.dilate(skin, _THUMB_REACH)
+            mask = cv2.subtract(mask, _grown_from(mask, cv2.bitwise_and(mask, near_skin)))
             pieces = _label(mask)
+            if faint is not None:
+                faint = cv2.subtract(cv2.subtract(faint, skin), _grown_from(faint, cv2.bitwise_and(faint, near_skin)))
     return InkMap(
         ink=np.minimum(darkness, 1.0),
         mask=mask,
@@ -88,33 +101,42 @@ def page_ink_map(image: np.ndarray) -> InkMap:
         lines_removed=True,
         printed=printed > 0,
         photograph=colour is not None and not drawn,
+        faint=faint,
     )
 
 
-def _photo_mask(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _photo_mask(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A photographed page's ink: darkness against the paper around it, printed lines subtracted (`_page_mask`)."""
     return _page_mask(*_darkness(levels))
 
 
-def _drawing_mask(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _drawing_mask(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, None]:
     """A drawing's ink: darkness against its one background level, by the page's thresholds (no noise raises them
-    here), with no printed lines.  (h, w) uint8 -> as `_page_mask`."""
+    here), with no printed lines and no faint ink.  (h, w) uint8 -> as `_page_mask`."""
     background = max(1, int(np.argmax(cv2.calcHist([levels], [0], None, [256], [0, 256]))))
     darkness = cv2.max(cv2.GaussianBlur(1.0 - levels.astype(np.float32) / background, (0, 0), 0.7), 0.0)
     _, mask = _hysteresis(darkness, np.full_like(darkness, PAGE_WEAK_INK), np.full_like(darkness, PAGE_STRONG_INK))
-    return mask, darkness, np.zeros_like(darkness)
+    return mask, darkness, np.zeros_like(darkness), None
 
 
-def _hysteresis(darkness: np.ndarray, weak: np.ndarray, strong: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _hysteresis(
+    darkness: np.ndarray, weak: np.ndarray, strong: np.ndarray, not_blur: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Ink by hysteresis: darkness above `weak` (and not a dark stroke's blur) that joins darkness above `strong`.
-    (h, w) float32 each -> (the weak candidates, the ink), uint8 0/255 each."""
-    # Beside a dark stroke, faint darkness is its blur or what is left of a line it touches, not more ink: it
-    # would join a marker's digit to its neighbour or to the grid. Ink is judged against the darkest ink nearby.
-    darkest_near = cv2.dilate(darkness, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (NEARBY_INK, NEARBY_INK)))
-    candidates = cv2.bitwise_and(
-        cv2.compare(darkness, weak, cv2.CMP_GT), cv2.compare(darkness, np.float32(RELATIVE_INK) * darkest_near, cv2.CMP_GT)
-    )
+    (h, w) float32 each, `not_blur` from `_not_blur` when the caller has it -> (the weak candidates, the ink), uint8 0/255 each."""
+    not_blur = _not_blur(darkness) if not_blur is None else not_blur
+    candidates = cv2.bitwise_and(cv2.compare(darkness, weak, cv2.CMP_GT), not_blur)
     return candidates, _grown_from(candidates, cv2.bitwise_and(cv2.compare(darkness, strong, cv2.CMP_GT), candidates))
+
+
+def _not_blur(darkness: np.ndarray) -> np.ndarray:
+    """Where darkness can be ink: darker than RELATIVE_INK of the darkest ink nearby.  (h, w) float32 -> uint8 0/255.
+
+    Beside a dark stroke, faint darkness is its blur or what is left of a line it touches, not more ink: it would
+    join a marker's digit to its neighbour or to the grid.
+    """
+    darkest_near = cv2.dilate(darkness, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (NEARBY_INK, NEARBY_INK)))
+    return cv2.compare(darkness, np.float32(RELATIVE_INK) * darkest_near, cv2.CMP_GT)
 
 
 def _grey(image: np.ndarray) -> bool:
@@ -139,9 +161,10 @@ def _darkness(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[float, 
 
 def _page_mask(
     darkness: np.ndarray, magnified: np.ndarray, levels: tuple[float, float, float]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The ink of a page's darkness map, printed lines subtracted.
-    -> (mask (h, w) uint8 0/255, darkness without lines, the printed lines' darkness (h, w) float32)."""
+    -> (mask (h, w) uint8 0/255, darkness without lines, the printed lines' darkness (h, w) float32, the fainter
+    darkness left out of the mask (h, w) uint8 0/255)."""
     strong, weak, line_weak = levels
     strong_map, weak_map = magnified * np.float32(strong), magnified * np.float32(weak)  # higher in shadow
     # Printed lines are looked for above the paper's noise measured on its light side, which they do not widen.
@@ -156,12 +179,14 @@ def _page_mask(
     thin = cv2.compare(standing_out, magnified * np.float32(_ink_levels(standing_out)[2]), cv2.CMP_GT)
     printed = printed_lines(weak_mask, darkness, 0.5 * (paper_middle + line_weak), also_thin=thin)
     darkness = cv2.max(cv2.subtract(darkness, printed), 0.0)
+    # Squares and rules cover up to a third of a page: measured with them, the paper's noise looks several times
+    # larger than it is and faint pencil falls below the thresholds. Measure it between the lines.
+    paper = darkness[::4, ::4][printed[::4, ::4] == 0] if printed.any() else darkness[::4, ::4]
     if printed.any():
-        # Squares and rules cover up to a third of a page: measured with them, the paper's noise looks several
-        # times larger than it is and faint pencil falls below the thresholds. Measure it between the lines.
-        strong, weak, _ = _ink_levels(darkness[::4, ::4][printed[::4, ::4] == 0], sampled=True)
+        strong, weak, _ = _ink_levels(paper, sampled=True)
         strong_map, weak_map = magnified * np.float32(strong), magnified * np.float32(weak)
-    candidates, mask = _hysteresis(darkness, weak_map, strong_map)
+    not_blur = _not_blur(darkness)
+    candidates, mask = _hysteresis(darkness, weak_map, strong_map, not_blur)
     # Faint pencil can stay under the clear-ink level along its whole length. Above the weak level, the paper's noise
     # leaves specks and blotches and the subtraction straight remnants of lines, but not long, bent, thin strokes.
     mask = cv2.bitwise_or(mask, _faint_strokes(cv2.bitwise_and(candidates, cv2.bitwise_not(mask)), printed))
@@ -175,7 +200,8 @@ def _page_mask(
         joined = cv2.bitwise_and(joined, cv2.compare(printed, 0.5 * nearby, cv2.CMP_GE))
         darkness = np.where(joined > 0, nearby, darkness)
         mask = cv2.bitwise_or(mask, joined)
-    return mask, darkness, printed
+    faint = cv2.bitwise_and(cv2.compare(darkness, np.full_like(darkness, _faint_level(paper)), cv2.CMP_GT), not_blur)
+    return mask, darkness, printed, cv2.bitwise_and(faint, cv2.bitwise_not(mask))
 
 
 def _skin(colour: np.ndarray) -> np.ndarray:
@@ -235,6 +261,48 @@ def _ink_levels(darkness: np.ndarray, sampled: bool = False) -> tuple[float, flo
         max(PAGE_WEAK_INK, middle + WEAK_SPREADS * noise),
         max(PAGE_WEAK_INK, middle + WEAK_SPREADS * light_side),
     )
+
+
+def _faint_level(paper: np.ndarray) -> float:
+    """Darkness FAINT_SPREADS of the paper's deviations above it: ink only beside digits.  Sampled paper (any shape)."""
+    if paper.size == 0:
+        return PAGE_WEAK_INK
+    (middle,) = _quantiles(paper, (0.5,))
+    (spread,) = _quantiles(np.abs(paper - middle), (0.5,))
+    return max(PAGE_WEAK_INK, middle + FAINT_SPREADS * 1.4826 * spread)
+
+
+def with_faint_ink_near(ink: InkMap, boxes: list[tuple[int, int, int, int]], digit_height: int) -> InkMap | None:
+    """The ink map with the faint pieces beside the digits found added to its mask, or None when there are none.
+
+    A digit written as faintly as its neighbours can stay under the clear-ink level along its whole length (pencil,
+    a fading ballpoint) where they did not. Beside them, in their row, a fainter piece is taken for ink when it is
+    tall enough to be part of a digit and about as dark as they are: the same pen wrote it. Noise this faint is
+    everywhere on the page, which is why it is not looked for elsewhere.
+    `boxes`: (x0, y0, x1, y1) of the digits found, at working resolution.
+    """
+    if ink.faint is None or not boxes:
+        return None
+    reach_x, reach_y = round(FAINT_NEAR_REACH * digit_height), round(FAINT_NEAR_ROW * digit_height)
+    # Everything is done inside the rectangle that holds the rows (a webcam frame's digits are a small part of it).
+    height, width = ink.mask.shape
+    left, top = max(0, min(box[0] for box in boxes) - reach_x), max(0, min(box[1] for box in boxes) - reach_y)
+    right, bottom = min(width, max(box[2] for box in boxes) + reach_x), min(height, max(box[3] for box in boxes) + reach_y)
+    window = (slice(top, bottom), slice(left, right))
+    band = np.zeros((bottom - top, right - left), np.uint8)
+    for x0, y0, x1, y1 in boxes:
+        band[max(0, y0 - reach_y - top) : y1 + reach_y - top, max(0, x0 - reach_x - left) : x1 + reach_x - left] = 255
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(cv2.bitwise_and(ink.faint[window], band), connectivity=8)
+    darkness = ink.ink[window]
+    mean_darkness = np.bincount(labels.ravel(), darkness.ravel().astype(np.float64), count) / np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
+    (typical,) = _quantiles(darkness[(ink.mask[window] > 0) & (band > 0)], (0.5,))
+    keep = (stats[:, cv2.CC_STAT_HEIGHT] >= FAINT_NEAR_HEIGHT * digit_height) & (mean_darkness >= FAINT_NEAR_DARKNESS * typical)
+    keep[0] = False
+    if not keep.any():
+        return None
+    mask = ink.mask.copy()
+    mask[window][keep[labels]] = 255
+    return replace(ink, mask=mask, pieces=_label(mask), faint=None)
 
 
 def _faint_strokes(weak: np.ndarray, printed: np.ndarray) -> np.ndarray:

@@ -47,6 +47,8 @@ class InkMap:
     lines_removed: bool = False  # a photographed page's map (page_ink_map): printed lines already subtracted
     printed: np.ndarray | None = field(default=None, repr=False, compare=False)  # (H, W) bool: where printed lines ran
     photograph: bool = False  # a colour photo or frame, where the frame's edge shows the world beyond the sheet
+    # (H, W) uint8 0/255: a page's fainter darkness left out of the mask, which may be ink beside digits already found
+    faint: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 # --- Grey conversion ----------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from core.paper import with_faint_ink_near
 from core.preprocess import Box, InkMap, _label, _quantiles, ink_map, to_mnist
 from core.rules import is_line_like, on_printed_lines, remove_rules, runs_on
 
@@ -195,6 +196,19 @@ def find_digit_groups(ink: InkMap, *, whole_image: bool = False) -> tuple[np.nda
         if group.height >= shortest and _is_digit_like(group, tallest, largest) and not _is_texture(ink, labels, group)
     ]
     return labels, _reading_order(groups)
+
+
+def find_page_digits(ink: InkMap) -> tuple[InkMap, np.ndarray, list[Group]]:
+    """`find_digit_groups`, then on a page once more with the faint ink beside the digits found (a digit written as
+    faintly as its neighbours, which stayed under the clear-ink level where they did not).
+    -> (the ink map the groups were found in, labels, groups)."""
+    labels, groups = find_digit_groups(ink)
+    if groups and ink.faint is not None:
+        height = int(np.median([group.height for group in groups]))
+        fuller = with_faint_ink_near(ink, [(group.x0, group.y0, group.x1, group.y1) for group in groups], height)
+        if fuller is not None:
+            return fuller, *find_digit_groups(fuller)
+    return ink, labels, groups
 
 
 def _columns_in_rows(groups: list[Group], digit_height: int) -> list[Group]:
