@@ -145,3 +145,71 @@ class TestSessionsTheRuntimeKeeps:
             f"Streamlit's SessionManager no longer has {method}(): disconnected_sessions in {ROUTING} returns nothing, "
             "so closed tabs' files and models are never swept; rewrite it against the new session manager."
         )
+
+
+# A fresh process: is pandas imported when a component's plain arguments are checked, by Streamlit's own check or
+# by routing.py's? Prints True or False.
+PANDAS_AFTER_THE_CHECK = """
+import sys
+{setup}
+from streamlit.components.v2.bidi_component import serialization
+serialization.is_dataframe_like({{"objects": [{{"type": "path", "path": [["M", 1, 2], ["L", 3, 4]]}}], "background": "#fff"}})
+print("pandas" in sys.modules)
+"""
+
+
+class TestPandasKeptOutOfTheServer:
+    """routing.py answers Streamlit's `is_dataframe_like` for plain data, which Streamlit imported pandas to answer."""
+
+    def pandas_imported(self, setup: str) -> bool:
+        ran = subprocess.run(
+            [sys.executable, "-c", PANDAS_AFTER_THE_CHECK.format(setup=setup)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            cwd=APP.parent,
+        )
+        assert ran.returncode == 0, ran.stderr
+        return ran.stdout.strip() == "True"
+
+    def test_streamlits_own_check_still_imports_pandas(self):
+        # If this fails, Streamlit no longer imports pandas for plain data: remove the replacement from routing.py.
+        assert self.pandas_imported(setup="")
+
+    def test_with_routing_the_check_leaves_pandas_out(self):
+        assert not self.pandas_imported(setup="from pages.ui import routing")
+
+    def test_both_components_modules_use_the_replacement(self):
+        from streamlit.components.v1 import custom_component
+        from streamlit.components.v2.bidi_component import serialization
+
+        for module in (custom_component, serialization):
+            assert hasattr(module.is_dataframe_like, "streamlits"), module.__name__
+
+    def test_the_replacement_answers_as_streamlit_does(self):
+        import numpy as np
+        import pandas as pd
+        from streamlit import dataframe_util
+
+        replacement = routing._plain_data_is_not_a_dataframe(dataframe_util.is_dataframe_like)
+        values = [
+            {"objects": [{"type": "path"}], "background": "#000"},  # the canvas's drawing
+            {"iceServers": [{"urls": ["stun:stun.l.google.com:19302"]}]},  # the webcam's settings
+            {"video": True, "audio": False},
+            [1, 2, 3],
+            [[1, 2], [3, 4]],
+            ({"a": 1},),
+            {},
+            "text",
+            None,
+            np.zeros((3, 3)),
+            [np.zeros(3)],
+            {"a": np.zeros(3)},
+            {"a": pd.Series([1, 2])},
+            pd.DataFrame({"a": [1, 2]}),
+        ]
+        answers = [replacement(value) for value in values]
+
+        assert answers == [dataframe_util.is_dataframe_like(value) for value in values]
+        assert any(answers) and not all(answers)  # both answers occur among these

@@ -1,10 +1,16 @@
-"""The only place that touches Streamlit internals: direct page URLs on a fresh server, and Keras's global state."""
+"""The only place that touches Streamlit internals: direct page URLs on a fresh server, Keras's global state, and
+pandas kept out of a server that shows no table."""
 
 import sys
+from collections.abc import Callable
 
 import streamlit as st
+from streamlit.components.v1 import custom_component
+from streamlit.components.v2.bidi_component import serialization
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import script_runner
+
+_PLAIN = (str, int, float, bool, type(None), list, tuple, dict)
 
 
 def _close_matplotlib_only() -> None:
@@ -22,6 +28,35 @@ def _close_matplotlib_only() -> None:
 
 
 script_runner._clean_problem_modules = _close_matplotlib_only
+
+
+def _plain_data_is_not_a_dataframe(is_dataframe_like: Callable[[object], bool]) -> Callable[[object], bool]:
+    """Streamlit's `is_dataframe_like`, answering False at once for a dict, list or tuple of plain values.
+
+    NOTE: Streamlit asks this of every argument of a component (the canvas's drawing, the webcam's settings), and
+    asking imports pandas and pyarrow: 75 MB of a serving process that shows no table (Draw, Webcam), a quarter of
+    it. Plain Python data is never dataframe-like to Streamlit (it answers False for all of it, after importing);
+    anything else still goes to Streamlit. tests/test_streamlit_internals.py checks both answers agree.
+    """
+
+    def plain_or_streamlits(value: object) -> bool:
+        if isinstance(value, dict):
+            items: object = value.values()
+        elif isinstance(value, (list, tuple)):
+            items = value
+        else:
+            return is_dataframe_like(value)
+        if all(isinstance(item, _PLAIN) for item in items):  # type: ignore[attr-defined]
+            return False
+        return is_dataframe_like(value)
+
+    plain_or_streamlits.streamlits = is_dataframe_like  # type: ignore[attr-defined]
+    return plain_or_streamlits
+
+
+for _module in (custom_component, serialization):
+    if not hasattr(_module.is_dataframe_like, "streamlits"):  # once per process, whatever reimports this file
+        setattr(_module, "is_dataframe_like", _plain_data_is_not_a_dataframe(getattr(_module, "is_dataframe_like")))  # noqa: B009, B010
 
 
 def ensure_app_navigation() -> None:

@@ -16,6 +16,9 @@ from benchmarks.children import process_memory_mb
 pytestmark = pytest.mark.browser
 
 TENSORFLOW_LIBRARY = "libtensorflow_framework"  # mapped into a process by `import tensorflow`, never by LiteRT
+# Mapped by `import pandas` and `import pyarrow` (75 MB together): Streamlit imported both to ask whether the
+# canvas's drawing was a dataframe (pages/ui/routing.py answers for plain data). The webcam's component imports pyarrow.
+TABLE_LIBRARIES = ("pandas/_libs", "libarrow")
 SESSIONS = 4  # webcam sessions opened and closed after the first
 # The server's RSS after them may exceed its RSS after the first by this much (today: within about 20 MB once freed
 # memory is given back; without that, each session kept 10-50 MB).
@@ -28,10 +31,23 @@ def tensorflow_loaded(pid: int) -> bool:
     return TENSORFLOW_LIBRARY in Path(f"/proc/{pid}/maps").read_text()
 
 
+def table_libraries_loaded(pid: int) -> list[str]:
+    """Which of pandas's and pyarrow's shared libraries the process has in its memory."""
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    return [library for library in TABLE_LIBRARIES if library in maps]
+
+
 def test_the_check_sees_tensorflow_in_a_process_that_imported_it():
     import tensorflow  # noqa: F401  (this test process has it already: conftest's recognizer explains with it)
 
     assert tensorflow_loaded(os.getpid())
+
+
+def test_the_check_sees_pandas_and_pyarrow_in_a_process_that_imported_them():
+    import pandas  # noqa: F401
+    import pyarrow  # noqa: F401
+
+    assert table_libraries_loaded(os.getpid()) == list(TABLE_LIBRARIES)
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +71,7 @@ class TestAFreshServer:
         served.wait_until_idle()
         assert not served.exceptions().count()
         assert not tensorflow_loaded(served.server.process.pid)
+        assert not table_libraries_loaded(served.server.process.pid)
 
     def test_webcam_reads_the_camera_without_tensorflow(self, served, camera_number):
         served.open("webcam")
