@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from core import paper
+from core import paper, segment
 from core.inference import MIN_CONFIDENCE, Reading, Recognizer
 
 GREEN, GREY = (60, 200, 60), (160, 160, 160)
@@ -70,8 +70,9 @@ class LiveReader:
         started = time.perf_counter()
         ink = None
         try:
-            # The ink found is read and, when it is shown, drawn: found once per frame either way.
-            ink = paper.page_ink_map(frame) if self.show_ink else None
+            # The ink found is read and, when it is shown, drawn: found once per frame either way. Shown, it includes
+            # the faint ink found beside the digits, as the reader uses it.
+            ink = segment.find_page_digits(paper.page_ink_map(frame))[0] if self.show_ink else None
             reading = self.recognizer.read(frame, min_confidence=self.min_confidence, ink=ink)
         except ValueError:
             reading = Reading("", ())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import paper
+from core import paper, segment
 from core.camera import camera_frame
 from core.live import DIMMED, INK, LiveReader, draw_ink
 
@@ -79,3 +79,24 @@ class TestShowInk:
         shown = reader.process(np.full((480, 640, 3), 235, np.uint8))
         assert reader.readout().number == ""
         assert not painted(shown).any()
+
+
+def test_the_ink_shown_includes_the_faint_ink_found_beside_the_digits(recognizer, mnist):
+    """What the reader adds beside the digits found (a digit written more lightly) is what the video shows too."""
+    from test_camera_reading import FADED_SEEDS, faded, frame
+
+    for seed in FADED_SEEDS:  # the first frame whose faded digit the faint-ink pass adds to: chosen by its ink map
+        image = faded(frame(mnist, seed, digits=3, ink="pencil", paper="plain", rows=1), 1, keep=0.6)
+        ink = paper.page_ink_map(image)
+        fuller = segment.find_page_digits(ink)[0]
+        only_faint = painted(draw_ink(image, fuller.mask)) & ~painted(draw_ink(image, ink.mask))
+        if only_faint.sum() > 20:
+            break
+    else:
+        pytest.fail("No frame of FADED_SEEDS has faint ink added beside its digits.")
+    reader = LiveReader(recognizer)
+    reader.show_ink = True
+
+    shown = reader.process(image)
+
+    assert painted(shown)[only_faint].mean() > 0.8
