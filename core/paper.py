@@ -146,12 +146,12 @@ def _grey(image: np.ndarray) -> bool:
     return bool(np.array_equal(image[:, :, 0], image[:, :, 1]) and np.array_equal(image[:, :, 1], image[:, :, 2]))
 
 
-def _darkness(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
+def _darkness(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float, float]]:
     """What the ink takes away from the paper around it (0 on paper, 1 for black); how much the paper's noise is
     magnified there (dividing by a paper in shadow magnifies its noise as much as its ink); and the darkness that
     is clearly ink, that may extend it, and that may be a printed line, from the paper's noise, measured before
     negative values are clipped.
-    (h, w) uint8 -> ((h, w) float32 darkness >= 0, (h, w) float32 noise factor >= 1, (strong, weak, line))."""
+    (h, w) uint8 -> ((h, w) float32 darkness >= 0, (h, w) float32 noise factor >= 1, `_ink_levels`)."""
     paper = cv2.max(_paper_level(levels), 1)
     darkness = cv2.GaussianBlur(1.0 - cv2.divide(levels, paper, scale=1.0, dtype=cv2.CV_32F), (0, 0), 0.7)
     (usual,) = _quantiles(paper[::4, ::4], (0.5,))
@@ -160,12 +160,12 @@ def _darkness(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[float, 
 
 
 def _page_mask(
-    darkness: np.ndarray, magnified: np.ndarray, levels: tuple[float, float, float]
+    darkness: np.ndarray, magnified: np.ndarray, levels: tuple[float, float, float, float]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The ink of a page's darkness map, printed lines subtracted.
     -> (mask (h, w) uint8 0/255, darkness without lines, the printed lines' darkness (h, w) float32, the fainter
     darkness left out of the mask (h, w) uint8 0/255)."""
-    strong, weak, line_weak = levels
+    strong, weak, line_weak, _ = levels
     strong_map, weak_map = magnified * np.float32(strong), magnified * np.float32(weak)  # higher in shadow
     # Printed lines are looked for above the paper's noise measured on its light side, which they do not widen.
     weak_mask = cv2.compare(darkness, magnified * np.float32(line_weak), cv2.CMP_GT)
@@ -182,8 +182,9 @@ def _page_mask(
     # Squares and rules cover up to a third of a page: measured with them, the paper's noise looks several times
     # larger than it is and faint pencil falls below the thresholds. Measure it between the lines.
     paper = darkness[::4, ::4][printed[::4, ::4] == 0] if printed.any() else darkness[::4, ::4]
+    between_lines = _ink_levels(paper, sampled=True)  # the faint level is always measured here, after subtraction
     if printed.any():
-        strong, weak, _ = _ink_levels(paper, sampled=True)
+        strong, weak, _, _ = between_lines
         strong_map, weak_map = magnified * np.float32(strong), magnified * np.float32(weak)
     not_blur = _not_blur(darkness)
     candidates, mask = _hysteresis(darkness, weak_map, strong_map, not_blur)
@@ -200,7 +201,7 @@ def _page_mask(
         joined = cv2.bitwise_and(joined, cv2.compare(printed, 0.5 * nearby, cv2.CMP_GE))
         darkness = np.where(joined > 0, nearby, darkness)
         mask = cv2.bitwise_or(mask, joined)
-    faint = cv2.bitwise_and(cv2.compare(darkness, np.full_like(darkness, _faint_level(paper)), cv2.CMP_GT), not_blur)
+    faint = cv2.bitwise_and(cv2.compare(darkness, np.full_like(darkness, between_lines[3]), cv2.CMP_GT), not_blur)
     return mask, darkness, printed, cv2.bitwise_and(faint, cv2.bitwise_not(mask))
 
 
@@ -243,12 +244,12 @@ def _paper_level(levels: np.ndarray) -> np.ndarray:
     return cv2.resize(cv2.blur(level, (3, 3)), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def _ink_levels(darkness: np.ndarray, sampled: bool = False) -> tuple[float, float, float]:
-    """Darkness that is clearly ink, the fainter darkness that may extend it, and the darkness above which printed
-    lines are looked for: all above the paper's noise. With `sampled`, `darkness` is already the sample of pixels to measure (any shape); otherwise every fourth."""
+def _ink_levels(darkness: np.ndarray, sampled: bool = False) -> tuple[float, float, float, float]:
+    """Darkness that is clearly ink, the fainter darkness that may extend it, the darkness above which printed
+    lines are looked for, and the faintest darkness that is ink beside digits already found: all above the paper's noise. With `sampled`, `darkness` is already the sample of pixels to measure (any shape); otherwise every fourth."""
     sample = darkness if sampled else darkness[::4, ::4]
     if sample.size == 0:
-        return PAGE_STRONG_INK, PAGE_WEAK_INK, PAGE_WEAK_INK
+        return PAGE_STRONG_INK, PAGE_WEAK_INK, PAGE_WEAK_INK, PAGE_WEAK_INK
     lower, middle = _quantiles(sample, (0.25, 0.5))
     (spread,) = _quantiles(np.abs(sample - middle), (0.5,))
     noise = 1.4826 * spread
@@ -260,16 +261,8 @@ def _ink_levels(darkness: np.ndarray, sampled: bool = False) -> tuple[float, flo
         max(PAGE_STRONG_INK, middle + STRONG_SPREADS * noise),
         max(PAGE_WEAK_INK, middle + WEAK_SPREADS * noise),
         max(PAGE_WEAK_INK, middle + WEAK_SPREADS * light_side),
+        max(PAGE_WEAK_INK, middle + FAINT_SPREADS * noise),
     )
-
-
-def _faint_level(paper: np.ndarray) -> float:
-    """Darkness FAINT_SPREADS of the paper's deviations above it: ink only beside digits.  Sampled paper (any shape)."""
-    if paper.size == 0:
-        return PAGE_WEAK_INK
-    (middle,) = _quantiles(paper, (0.5,))
-    (spread,) = _quantiles(np.abs(paper - middle), (0.5,))
-    return max(PAGE_WEAK_INK, middle + FAINT_SPREADS * 1.4826 * spread)
 
 
 def with_faint_ink_near(ink: InkMap, boxes: list[tuple[int, int, int, int]], digit_height: int) -> InkMap | None:
