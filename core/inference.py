@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 # Below this calibrated confidence a shape is "no digit" rather than a guess. Calibration makes it mean what it
 # says: among answers given with confidence 0.6, about 60% are right (see README, "Confidence").
 MIN_CONFIDENCE = 0.6
+# On a page, a shape as tall as the digits read surely in its row needs only this share of it (0.36 of 0.6).
+IN_ROW_SHARE = 0.6
+ROW_HEIGHTS = (0.75, 1.35)  # of the surely read digits' median height: a shape in their row of a digit's height
 # A shape read as one digit this surely is never split in two (a wide 0 or 6 splits into a convincing 1 and 0).
 SURE_OF_ONE = 0.9
 
@@ -169,13 +172,18 @@ class Recognizer:
         candidates, count, pairs, inputs, probabilities = _resolve_splits(candidates, len(groups), pairs, splits, inputs, probabilities)
         groups, inputs, probabilities = _resolve_pairs(candidates, count, pairs, inputs, probabilities)
         breaks = set(segment.row_breaks(groups))
+        sure = (
+            _sure_in_row(groups, probabilities, min_confidence, sorted(breaks))
+            if ink.lines_removed
+            else probabilities.max(axis=1) >= min_confidence
+        )
         digits: list[DigitReading] = []
         rejected: list[Box] = []
         text = ""
         for index, (group, model_input, scores) in enumerate(zip(groups, inputs, probabilities, strict=True)):
             box = segment.caller_box(ink, group)
             best = int(scores.argmax())
-            if scores[best] < min_confidence:
+            if not sure[index]:
                 rejected.append(box)
                 continue
             if index in breaks and text:
@@ -183,6 +191,26 @@ class Recognizer:
             text += str(best)
             digits.append(DigitReading(best, float(scores[best]), box, scores, model_input))
         return Reading(text, tuple(digits), tuple(rejected))
+
+
+def _sure_in_row(groups: list[segment.Group], probabilities: np.ndarray, min_confidence: float, breaks: list[int]) -> np.ndarray:
+    """Which digits are read: those read surely, and on a page, less surely read shapes of the same height in a row
+    of surely read digits (a written row holds digits, not doodles).  -> (N,) bool"""
+    best = probabilities.max(axis=1)
+    sure = best >= min_confidence
+    for start, stop in zip([0, *breaks], [*breaks, len(groups)], strict=True):
+        heights = [groups[index].height for index in range(start, stop) if sure[index]]
+        if not heights:
+            continue
+        typical = float(np.median(heights))
+        for index in range(start, stop):
+            if (
+                not sure[index]
+                and best[index] >= IN_ROW_SHARE * min_confidence
+                and ROW_HEIGHTS[0] * typical <= groups[index].height <= ROW_HEIGHTS[1] * typical
+            ):
+                sure[index] = True
+    return sure
 
 
 def _resolve_pairs(

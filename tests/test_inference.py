@@ -225,6 +225,32 @@ class TestRead:
         assert recognizer.read(canvas).number == "1"
 
 
+class TestUnsureDigitsInARow:
+    """On a page, a shape read less surely is still read when it stands, as tall as they are, in a row of digits
+    read surely (a written row holds digits); alone, or of another height, it is refused."""
+
+    @staticmethod
+    def scores(confidences: list[float]) -> np.ndarray:
+        """Each row's best class at `confidence`, the rest shared evenly by the other nine."""
+        probabilities = np.array([[(1.0 - confidence) / 9] * 10 for confidence in confidences], np.float32)
+        probabilities[np.arange(len(confidences)), np.arange(len(confidences)) % 10] = confidences
+        return probabilities
+
+    def test_only_shapes_of_the_row_s_height_and_fairly_sure_are_read(self):
+        from core.inference import IN_ROW_SHARE, MIN_CONFIDENCE, _sure_in_row
+        from core.segment import Group
+
+        # Row 1: two sure digits 60 px tall, an unsure one as tall, one unsure but short (a dash), one too unsure.
+        # Row 2 (starts at index 5): an unsure digit alone in its row.
+        groups = [Group([1], x, 100, x + 40, 100 + height, 500) for x, height in ((0, 60), (50, 60), (100, 58), (150, 20), (200, 60))]
+        groups.append(Group([2], 0, 300, 40, 360, 500))
+        confidences = [0.99, 0.95, 0.45, 0.5, IN_ROW_SHARE * MIN_CONFIDENCE - 0.05, 0.45]
+
+        sure = _sure_in_row(groups, self.scores(confidences), MIN_CONFIDENCE, [5])
+
+        assert sure.tolist() == [True, True, True, False, False, False]
+
+
 class TestDevSets:
     def test_usps_test_set_has_the_documented_counts(self, devsets):
         images, labels = devsets["usps"]
