@@ -11,6 +11,8 @@ MAX_PRINTED_WIDTH = 6  # pixels: printed lines are no wider at any distance a ca
 LINE_VOTES = 0.35  # a printed line has pixels along at least this share of the frame's longer side
 LINE_RELATIVE_VOTES = 0.4  # and at least this share of the strongest line's pixels
 MIN_FAMILY = 3  # printed lines come at least three abreast
+LONE_LINE_LENGTH = 0.8  # of the frame's shorter side: a lone printed line (a margin) runs across the frame
+LONE_LINE_INKED = 0.8  # and is on the ink mask along this share of its length
 WIDTH_SAMPLE = 5  # a family's print width is the median width of its strongest lines
 REFINE_REACH = 2  # pixels: how far a Hough line (found at half size, in 1-degree steps) may sit from the printed one at either end
 PROFILE_REACH = MAX_LINE_WIDTH // 2  # pixels: a line's darkness is measured this far on either side of its centre
@@ -48,30 +50,30 @@ def printed_lines(mask: np.ndarray, darkness: np.ndarray, faintest: float, also_
     # Only then are lines that cross a stronger one of their family dropped: a line through a row of digits,
     # discarded above, would otherwise take real rules with it.
     lines = [(*refined[dark[at]], distinct[dark[at]][2]) for at in _apart([distinct[index] for index in dark], half.shape)]
-    # Rules and squares come in families of parallel lines; a lone straight stroke (a tall 1) is handwriting.
+    # Rules and squares come in families of parallel lines; a lone straight stroke (a tall 1) is handwriting. A
+    # lone line inked along most of the frame, with paper on both sides of it, is printed too: a ruled sheet's
+    # margin (not a sheet's edge, with the desk beyond it).
     sizes = np.bincount([family for _, _, family in lines], minlength=2)
-    lines = [line for line in lines if sizes[line[2]] >= MIN_FAMILY]
+    lines = [
+        line
+        for line in lines
+        if sizes[line[2]] >= MIN_FAMILY or (max(line[1][0], line[1][-1]) <= faintest and _spans_frame(searched, line[0]))
+    ]
     if not lines:
         return printed
+    # How wide each family is printed: the median over its strongest lines of the mask's pixels near a line per
+    # pixel of the line on the mask. A band as wide as the search reaches is no line: the desk beyond a sheet's
+    # edge, or the dark rim of a vignetted frame. Such bands are left out, and the family's print (a margin
+    # beside the sheet's two edges) is still subtracted. (Handwriting along a line widens it, but less.)
+    families = [_measured_family([line for line in lines if line[2] == family], searched) for family in (0, 1)]
+    # A sheet prints its lines alike: a family measured on fewer than MIN_FAMILY lines (a margin, which a digit
+    # written across it widens) is drawn as wide as the other family, when that one was measured on enough.
+    enough = [np.median(sample) for _, sample in families if len(sample) >= MIN_FAMILY]
     # Each direction is drawn apart and the two added: where lines cross, the paper bears both inks.
-    for family in (0, 1):
-        members = [line for line in lines if line[2] == family]
-        if not members:
-            continue
-        # How wide the family is printed: the median over its strongest lines of the mask's pixels near a line per
-        # pixel of the line on the mask. A band as wide as the search reaches is no line: the desk beyond a sheet's
-        # edge, or the dark rim of a vignetted frame. Such bands are left out, and the family's print (a margin
-        # beside the sheet's two edges) is still subtracted. (Handwriting along a line widens it, but less.)
-        strongest = members[: 2 * WIDTH_SAMPLE]
-        widths = [_line_width(searched, points) for points, *_ in strongest]
-        # A line along the frame's edge (its dark rim when vignetted) is measured wider than print: not sampled.
-        inner = [not _along_edge(points, searched.shape) for points, *_ in strongest]
-        band = MAX_LINE_WIDTH - 0.5
-        members = [line for at, line in enumerate(members) if at >= len(widths) or widths[at] < band]
-        sample = [measured for measured, kept in zip(widths, inner, strict=True) if kept and 0.0 < measured < band][:WIDTH_SAMPLE]
+    for members, sample in families:
         if not sample:
             continue
-        width = round(float(np.median(sample)))
+        width = round(float(np.median(sample) if len(sample) >= MIN_FAMILY or not enough else enough[0]))
         if width > MAX_PRINTED_WIDTH:
             continue  # wider than print: a marker's straight strokes, not a sheet's lines
         drawn = np.zeros_like(darkness)
@@ -81,12 +83,35 @@ def printed_lines(mask: np.ndarray, darkness: np.ndarray, faintest: float, also_
     return printed
 
 
+def _measured_family(members: list[tuple[np.ndarray, np.ndarray, int]], searched: np.ndarray) -> tuple[list, list[float]]:
+    """A family's lines without those as wide as the search band, and the widths measured on its strongest lines
+    away from the frame's edge (whose dark rim, when vignetted, is measured wider than print)."""
+    strongest = members[: 2 * WIDTH_SAMPLE]
+    widths = [_line_width(searched, points) for points, *_ in strongest]
+    inner = [not _along_edge(points, searched.shape) for points, *_ in strongest]
+    band = MAX_LINE_WIDTH - 0.5
+    kept = [line for at, line in enumerate(members) if at >= len(widths) or widths[at] < band]
+    return kept, [measured for measured, inside in zip(widths, inner, strict=True) if inside and 0.0 < measured < band][:WIDTH_SAMPLE]
+
+
 def _line_width(mask: np.ndarray, points: np.ndarray) -> float:
     """The mask's pixels within MAX_LINE_WIDTH of a line, per pixel of the line that lies on the mask."""
     centre = np.zeros_like(mask)
     cv2.polylines(centre, [points], False, 255, 1)
     near = cv2.bitwise_and(cv2.dilate(centre, np.ones((MAX_LINE_WIDTH, MAX_LINE_WIDTH), np.uint8)), mask)
     return cv2.countNonZero(near) / max(1, cv2.countNonZero(cv2.bitwise_and(centre, mask)))
+
+
+def _spans_frame(mask: np.ndarray, points: np.ndarray) -> bool:
+    """Whether a line runs inked across the frame: at least LONE_LINE_LENGTH of the frame's shorter side long,
+    and on `mask` (within a pixel) along at least LONE_LINE_INKED of that length.  (2, 1, 2) x, y points."""
+    length = float(np.hypot(*(points[1, 0] - points[0, 0]).astype(np.float64)))
+    if length < LONE_LINE_LENGTH * min(mask.shape):
+        return False
+    centre = np.zeros_like(mask)
+    cv2.polylines(centre, [points], False, 255, 1)
+    near = cv2.bitwise_and(centre, cv2.dilate(mask, np.ones((3, 3), np.uint8)))
+    return cv2.countNonZero(near) >= LONE_LINE_INKED * max(1, cv2.countNonZero(centre))
 
 
 def _along_edge(points: np.ndarray, shape: tuple[int, ...]) -> bool:

@@ -52,6 +52,36 @@ class TestPrint:
         assert lines[100:110, 4].max() == 0.0  # the desk is not print
         assert lines[31, 100:200].min() > 0.1  # the rules
 
+    def test_a_lone_margin_crossed_by_a_marker_digit_is_subtracted_as_wide_as_the_rules(self):
+        # A ruled sheet whose margin is the only line of its direction, with a thick digit written across it: the
+        # digit widens the margin past print when measured alone, so it is drawn as wide as the rules.
+        height, width = 240, 320
+        darkness = np.zeros((height, width), np.float32)
+        for y in range(30, 240, 45):
+            darkness[y : y + 4, :] = 0.2  # rules, printed 4 pixels wide
+        darkness[:, 50:55] = 0.3  # the margin, 5 pixels
+        yy, xx = np.mgrid[:height, :width]
+        for top in (60, 180):  # marker 0s, fourteen pixels thick, their left sides on the margin
+            darkness[np.abs(np.hypot(yy - top, xx - 80) - 28) < 7] = 0.8
+        mask = np.where(darkness > 0.1, 255, 0).astype(np.uint8)
+        assert printed._line_width(mask, np.array([[[52, 0]], [[52, 239]]], np.int32)) > printed.MAX_PRINTED_WIDTH + 0.5
+        lines = printed.printed_lines(mask, darkness, 0.05)
+        assert lines[126:130, 50:55].min() > 0.2  # the margin, between two digits
+        assert lines[126:130, 59:].max() == 0.0 and lines[126:130, :46].max() == 0.0  # as wide as print, no wider
+
+    def test_a_lone_sheet_edge_is_not_print(self):
+        # A ruled sheet whose left edge shows the desk beyond it: the edge is the only line of its direction, but
+        # it has no paper on the desk's side.
+        height, width = 240, 320
+        darkness = np.zeros((height, width), np.float32)
+        for y in range(30, 240, 45):
+            darkness[y : y + 2, 40:] = 0.2  # rules
+        darkness[:, :40] = 0.6  # the desk
+        mask = np.where(darkness > 0.1, 255, 0).astype(np.uint8)
+        lines = printed.printed_lines(mask, darkness, 0.05)
+        assert lines[31, 100:200].min() > 0.1  # the rules are print
+        assert lines[100:110, 30:50].max() == 0.0  # the edge is not
+
     @pytest.mark.parametrize(
         ("ends", "along"),
         [
