@@ -258,9 +258,11 @@ def _gap(first: Group, second: Group) -> float:
 
 
 def _digit_height(groups: list[Group]) -> int:
-    """The height digits have here: the median height of the pieces with the most ink, line-like pieces aside."""
+    """The height digits have here: the median height of the pieces with the most ink, line-like pieces aside, and
+    of those only pieces with at least half the most ink (a digit the pen broke into fragments does not pull it down)."""
     solid = [group for group in groups if not is_line_like(group)] or groups
     largest = sorted(solid, key=lambda group: -group.area)[:7]
+    largest = [group for group in largest if group.area >= 0.5 * largest[0].area]
     return int(np.median([group.height for group in largest]))
 
 

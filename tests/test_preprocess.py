@@ -269,6 +269,13 @@ class TestPiecesOfADigit:
         (digit,) = segment._columns_in_rows([body, base], 40)
         assert digit.labels == [1]
 
+    def test_the_digits_height_is_measured_on_whole_digits_not_on_a_broken_one_s_pieces(self):
+        # Three digits 50 pixels tall, and a fourth broken by a skipping pen into four pieces 20 tall with a fifth
+        # of a digit's ink each: the pieces are not what the row's digits measure.
+        whole = [segment.Group([label], 60 * label, 0, 60 * label + 35, 50, 300) for label in (1, 2, 3)]
+        pieces = [segment.Group([label], 250 + 8 * label, 0, 258 + 8 * label, 20, 60) for label in (4, 5, 6, 7)]
+        assert segment._digit_height(whole + pieces) == 50
+
 
 class TestFaintStrokes:
     """A faint stroke (pencil) that never reaches the clear-ink level is kept when it is long, bent and thin."""
