@@ -51,13 +51,13 @@ def printed_lines(mask: np.ndarray, darkness: np.ndarray, faintest: float, also_
     # discarded above, would otherwise take real rules with it.
     lines = [(*refined[dark[at]], distinct[dark[at]][2]) for at in _apart([distinct[index] for index in dark], half.shape)]
     # Rules and squares come in families of parallel lines; a lone straight stroke (a tall 1) is handwriting. A
-    # lone line inked along most of the frame, with paper on both sides of it, is printed too: a ruled sheet's
-    # margin (not a sheet's edge, with the desk beyond it).
+    # lone line inked along most of the frame, with paper on both sides of it (under half its darkness), is
+    # printed too: a ruled sheet's margin (not a sheet's edge, with the desk beyond it).
     sizes = np.bincount([family for _, _, family in lines], minlength=2)
     lines = [
         line
         for line in lines
-        if sizes[line[2]] >= MIN_FAMILY or (max(line[1][0], line[1][-1]) <= faintest and _spans_frame(searched, line[0]))
+        if sizes[line[2]] >= MIN_FAMILY or (max(line[1][0], line[1][-1]) < 0.5 * line[1][PROFILE_REACH] and _spans_frame(searched, line[0]))
     ]
     if not lines:
         return printed
