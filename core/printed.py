@@ -54,11 +54,7 @@ def printed_lines(mask: np.ndarray, darkness: np.ndarray, faintest: float, also_
     # lone line inked along most of the frame, with paper on both sides of it (under half its darkness), is
     # printed too: a ruled sheet's margin (not a sheet's edge, with the desk beyond it).
     sizes = np.bincount([family for _, _, family in lines], minlength=2)
-    lines = [
-        line
-        for line in lines
-        if sizes[line[2]] >= MIN_FAMILY or (max(line[1][0], line[1][-1]) < 0.5 * line[1][PROFILE_REACH] and _spans_frame(searched, line[0]))
-    ]
+    lines = [line for line in lines if sizes[line[2]] >= MIN_FAMILY or _is_margin(searched, *line[:2])]
     if not lines:
         return printed
     # How wide each family is printed: the median over its strongest lines of the mask's pixels near a line per
@@ -102,9 +98,12 @@ def _line_width(mask: np.ndarray, points: np.ndarray) -> float:
     return cv2.countNonZero(near) / max(1, cv2.countNonZero(cv2.bitwise_and(centre, mask)))
 
 
-def _spans_frame(mask: np.ndarray, points: np.ndarray) -> bool:
-    """Whether a line runs inked across the frame: at least LONE_LINE_LENGTH of the frame's shorter side long,
-    and on `mask` (within a pixel) along at least LONE_LINE_INKED of that length.  (2, 1, 2) x, y points."""
+def _is_margin(mask: np.ndarray, points: np.ndarray, profile: np.ndarray) -> bool:
+    """Whether a line runs inked across the frame with paper on both sides: at least LONE_LINE_LENGTH of the frame's
+    shorter side long, on `mask` (within a pixel) along at least LONE_LINE_INKED of that length, and under half its
+    darkness at the ends of its `profile` (a sheet's edge has the desk on one side).  (2, 1, 2) x, y points."""
+    if max(profile[0], profile[-1]) >= 0.5 * profile[PROFILE_REACH]:
+        return False
     length = float(np.hypot(*(points[1, 0] - points[0, 0]).astype(np.float64)))
     if length < LONE_LINE_LENGTH * min(mask.shape):
         return False
