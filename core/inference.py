@@ -171,9 +171,10 @@ class Recognizer:
         probabilities = self.probabilities(inputs)  # one batch: the digits, every two-piece and every split alternative
         candidates, count, pairs, inputs, probabilities = _resolve_splits(candidates, len(groups), pairs, splits, inputs, probabilities)
         groups, inputs, probabilities = _resolve_pairs(candidates, count, pairs, inputs, probabilities)
-        breaks = set(segment.row_breaks(groups))
+        row_starts = segment.row_breaks(groups)
+        breaks = set(row_starts)
         sure = (
-            _sure_in_row(groups, probabilities, min_confidence, sorted(breaks))
+            _sure_in_row(groups, probabilities, min_confidence, row_starts)
             if ink.lines_removed
             else probabilities.max(axis=1) >= min_confidence
         )
