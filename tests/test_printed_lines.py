@@ -4,6 +4,7 @@ These exercise `core.printed`, the line finder, on masks and darkness maps built
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -68,6 +69,26 @@ class TestPrint:
         lines = printed.printed_lines(mask, darkness, 0.05)
         assert lines[126:130, 50:55].min() > 0.2  # the margin, between two digits
         assert lines[126:130, 59:].max() == 0.0 and lines[126:130, :46].max() == 0.0  # as wide as print, no wider
+
+    def test_a_faint_grid_the_mask_breaks_into_dashes_is_found(self):
+        # Squares under faint pencil, the paper's noise as strong as the lines: the mask keeps the grid only in
+        # dashes 12 pixels long, no piece of it near a third of the frame. The lines are still the sheet's.
+        height, width = 240, 320
+        darkness = np.zeros((height, width), np.float32)
+        for at in range(20, 320, 20):
+            darkness[:, at : at + 2] = 0.2  # columns
+        for at in range(20, 240, 20):
+            darkness[at : at + 2, :] = 0.2  # rows
+        mask = np.where(darkness > 0.1, 255, 0).astype(np.uint8)
+        broken = mask.copy()
+        broken[:, 3::20] = 0  # every row cut just past each column
+        broken[3::20, :] = 0  # every column cut just past each row
+        broken[:, 9::20] = 0  # and once more halfway between
+        broken[9::20, :] = 0
+        pieces = cv2.connectedComponentsWithStats(broken, connectivity=8)[2][1:]
+        assert max(pieces[:, 2].max(), pieces[:, 3].max()) < 0.3 * width  # no long piece anywhere
+        lines = printed.printed_lines(broken, darkness, 0.05)
+        assert lines[100:110, 40:42].min() > 0.1 and lines[60:62, 150:160].min() > 0.1  # a column and a row
 
     def test_a_lone_sheet_edge_is_not_print(self):
         # A ruled sheet whose left edge shows the desk beyond it: the edge is the only line of its direction, but
