@@ -157,7 +157,7 @@ class Recognizer:
         ink, labels, groups = segment.find_page_digits(ink if ink is not None else paper.page_ink_map(image))
         if not groups:
             return Reading("", ())
-        pairs = segment.ambiguous_pairs(groups)
+        pairs = segment.ambiguous_pairs(groups, page=ink.lines_removed)
         paired = {index for pair in pairs for index in pair}
         splits = {
             index: halves

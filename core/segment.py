@@ -27,6 +27,7 @@ PAGE_BORDER = 0.03  # of a page's longer side: shapes this close to the frame's 
 PAGE_SHORTEST = 0.55  # of the digits' height: shorter shapes on a page are not digits
 PAGE_SEED = 0.45  # of the digits' height: pieces at least this tall are digits or large parts of one
 PAGE_REACH = 0.15  # of the digits' height: a smaller piece this close to a large one may be part of its digit
+BROKEN_INK = 0.3  # of the median digit's ink: small pieces that together hold this much may be one broken digit
 WITH_TAIL = 1.4  # of the digits' height: a digit with a piece of its own (a 2's long base) is no wider than this
 SPLIT_ASPECT = 1.05  # a shape wider than it is tall may be two digits written touching
 CROP_TYPICAL = 0.75  # the stroke's darkness at this quantile counts as full ink when a page's digit is cropped
@@ -102,15 +103,17 @@ def _merge_strokes(groups: list[Group]) -> list[Group]:
     return groups
 
 
-def ambiguous_pairs(groups: list[Group]) -> list[tuple[int, int]]:
+def ambiguous_pairs(groups: list[Group], page: bool = False) -> list[tuple[int, int]]:
     """Neighbours in reading order that may be one digit or two (a 4 in two strokes, or a 1 under a 7's bar).
 
-    Shape alone cannot tell; the recognizer reads both ways and keeps the likelier one.
+    Shape alone cannot tell; the recognizer reads both ways and keeps the likelier one. On a page (`page`), a
+    shorter piece that overlaps its neighbour is asked about too: pieces are put together there by the digits'
+    size, which a frame of one or two broken digits measures on their pieces.
     """
     return [
         (index, index + 1)
         for index in range(len(groups) - 1)
-        if _could_be_one(groups[index], groups[index + 1]) and not _is_fragment(groups[index], groups[index + 1])
+        if _could_be_one(groups[index], groups[index + 1]) and (page or not _is_fragment(groups[index], groups[index + 1]))
     ]
 
 
@@ -215,12 +218,14 @@ def _columns_in_rows(groups: list[Group], digit_height: int) -> list[Group]:
     """Assemble digits from pieces: a broken stroke, a 5's bar, a stroke cut by a rule.
 
     Pieces at least half as tall as the digits are digits or large parts of one; smaller pieces join the nearest
-    of those within reach when together they still fit one digit's box, and are dropped otherwise (what is left
-    of a grid's crossings, specks). Then large pieces that overlap left to right by a third of the narrower and
+    of those within reach when together they still fit one digit's box. Small pieces that join no such piece but
+    each other, into a digit's size and ink, are a digit the pen broke all over (`_broken_digits`); the others
+    are dropped (what is left of a grid's crossings, specks). Then large pieces that overlap left to right by a third of the narrower and
     fit one digit's width together are one digit; digits side by side only touch or overlap a little.
     """
     seeds = [group for group in groups if group.height >= PAGE_SEED * digit_height]
     reach, tallest, widest = PAGE_REACH * digit_height, 1.4 * digit_height, 1.1 * digit_height
+    orphans = []
     for piece in (group for group in groups if group.height < PAGE_SEED * digit_height):
         fits = [
             (_gap(piece, seed), index)
@@ -231,6 +236,10 @@ def _columns_in_rows(groups: list[Group], digit_height: int) -> list[Group]:
         ]
         if fits:
             seeds[min(fits)[1]].absorb(piece)
+        else:
+            orphans.append(piece)
+    if len(orphans) >= 2:
+        seeds += _broken_digits(orphans, digit_height, float(np.median([seed.area for seed in seeds])) if seeds else 0.0)
     digits: list[Group] = []
     for seed in sorted(seeds, key=lambda group: group.x0):
         partner = next(
@@ -248,6 +257,36 @@ def _columns_in_rows(groups: list[Group], digit_height: int) -> list[Group]:
         else:
             partner.absorb(seed)
     return digits
+
+
+def _broken_digits(pieces: list[Group], digit_height: int, typical_area: float) -> list[Group]:
+    """Digits that a skipping pen, or faint pencil, left in small pieces only, none of them a seed: two or more
+    pieces within reach of each other that together have a digit's size and at least BROKEN_INK of a digit's ink.
+    (The recognizer still has to read the result surely; grid crossings and specks rarely add up to a digit.)"""
+    reach = PAGE_REACH * digit_height
+    owner = list(range(len(pieces)))  # union-find over the pieces
+
+    def root(index: int) -> int:
+        while owner[index] != index:
+            owner[index] = owner[owner[index]]
+            index = owner[index]
+        return index
+
+    for first in range(len(pieces)):
+        for second in range(first + 1, len(pieces)):
+            if _gap(pieces[first], pieces[second]) <= reach:
+                owner[root(second)] = root(first)
+    clusters: dict[int, list[Group]] = {}
+    for index, piece in enumerate(pieces):
+        clusters.setdefault(root(index), []).append(piece)
+    shapes = [_union(members) for members in clusters.values() if len(members) >= 2]
+    return [
+        shape
+        for shape in shapes
+        if PAGE_SEED * digit_height <= shape.height <= 1.4 * digit_height
+        and shape.width <= WITH_TAIL * digit_height
+        and shape.area >= BROKEN_INK * typical_area
+    ]
 
 
 def _gap(first: Group, second: Group) -> float:

@@ -276,6 +276,34 @@ class TestPiecesOfADigit:
         pieces = [segment.Group([label], 250 + 8 * label, 0, 258 + 8 * label, 20, 60) for label in (4, 5, 6, 7)]
         assert segment._digit_height(whole + pieces) == 50
 
+    @staticmethod
+    def row_and_pieces(apart: int, ink: int) -> list[segment.Group]:
+        """Three digits 50 pixels tall, then four pieces 5 wide and 20 tall (none a seed) in two columns and two
+        rows, `apart` pixels apart, with `ink` pixels each."""
+        whole = [segment.Group([label], 60 * label, 0, 60 * label + 35, 50, 300) for label in (1, 2, 3)]
+        corners = [(250 + (5 + apart) * (at % 2), (20 + apart) * (at // 2)) for at in range(4)]
+        return whole + [segment.Group([4 + at], x, y, x + 5, y + 20, ink) for at, (x, y) in enumerate(corners)]
+
+    def test_a_digit_broken_all_over_is_put_together(self):
+        # A fourth digit that a skipping pen left in four pieces 5 pixels apart, each with a fifth of a digit's ink.
+        digits = segment._columns_in_rows(self.row_and_pieces(apart=5, ink=60), 50)
+        assert len(digits) == 4 and sorted(digits[-1].labels) == [4, 5, 6, 7]
+        assert (digits[-1].x0, digits[-1].y0, digits[-1].x1, digits[-1].y1) == (250, 0, 265, 45)
+
+    @pytest.mark.parametrize(("apart", "ink"), [(30, 60), (5, 5)])
+    def test_scattered_or_faint_specks_are_not_a_digit(self, apart, ink):
+        # The same pieces further apart than a digit's pieces lie (grid crossings), or with little ink (specks).
+        digits = segment._columns_in_rows(self.row_and_pieces(apart, ink), 50)
+        assert [digit.labels for digit in digits] == [[1], [2], [3]]
+
+    def test_on_a_page_a_short_piece_overlapping_its_neighbour_is_asked_about(self):
+        # A 6 broken where a grid line crossed it: its long left stroke (60 tall) and its loop (30 tall, overlapping
+        # it). Put together by size alone they would be too wide for the digits measured on them; the recognizer
+        # reads them both ways on a page. On a canvas the short piece has been merged already as a fragment.
+        stroke, loop = segment.Group([1], 0, 0, 40, 60, 200), segment.Group([2], 15, 32, 50, 62, 150)
+        assert segment.ambiguous_pairs([stroke, loop], page=True) == [(0, 1)]
+        assert segment.ambiguous_pairs([stroke, loop]) == []
+
 
 class TestFaintStrokes:
     """A faint stroke (pencil) that never reaches the clear-ink level is kept when it is long, bent and thin."""
