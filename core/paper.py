@@ -18,7 +18,7 @@ PAGE_STRONG_INK = 0.05
 PAGE_WEAK_INK = 0.025
 STRONG_SPREADS, WEAK_SPREADS = 6.0, 3.0  # clear ink is this many of the paper's standard deviations above it, weak ink this many
 # Beside digits already found, in their rows, fainter ink is looked for: this many deviations above the paper, in
-# pieces at least FAINT_NEAR_HEIGHT of the digits' height tall and on average FAINT_NEAR_DARKNESS of their darkness
+# pieces at least FAINT_NEAR_HEIGHT of the digits' height tall or long (a 5's flat bar) and on average FAINT_NEAR_DARKNESS of their darkness
 # (the same pen wrote them), within FAINT_NEAR_REACH digit heights to either side and FAINT_NEAR_ROW above and below.
 FAINT_SPREADS = 2.5
 FAINT_NEAR_HEIGHT = 0.12
@@ -270,7 +270,7 @@ def with_faint_ink_near(ink: InkMap, boxes: list[tuple[int, int, int, int]], dig
 
     A digit written as faintly as its neighbours can stay under the clear-ink level along its whole length (pencil,
     a fading ballpoint) where they did not. Beside them, in their row, a fainter piece is taken for ink when it is
-    tall enough to be part of a digit and about as dark as they are: the same pen wrote it. Noise this faint is
+    tall or long enough to be part of a digit and about as dark as they are: the same pen wrote it. Noise this faint is
     everywhere on the page, which is why it is not looked for elsewhere.
     `boxes`: (x0, y0, x1, y1) of the digits found, at working resolution.
     """
@@ -289,7 +289,9 @@ def with_faint_ink_near(ink: InkMap, boxes: list[tuple[int, int, int, int]], dig
     darkness = ink.ink[window]
     mean_darkness = np.bincount(labels.ravel(), darkness.ravel().astype(np.float64), count) / np.maximum(stats[:, cv2.CC_STAT_AREA], 1)
     (typical,) = _quantiles(darkness[(ink.mask[window] > 0) & (band > 0)], (0.5,))
-    keep = (stats[:, cv2.CC_STAT_HEIGHT] >= FAINT_NEAR_HEIGHT * digit_height) & (mean_darkness >= FAINT_NEAR_DARKNESS * typical)
+    keep = (np.maximum(stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_WIDTH]) >= FAINT_NEAR_HEIGHT * digit_height) & (
+        mean_darkness >= FAINT_NEAR_DARKNESS * typical
+    )
     keep[0] = False
     if not keep.any():
         return None

@@ -187,6 +187,19 @@ class TestFaintBesideDigits:
         assert fuller.faint is None  # looked for once
         assert paper.with_faint_ink_near(ink, [], digit_height=30) is None  # no digit found: nothing to stand beside
 
+    def test_a_faint_flat_stroke_beside_the_digits_is_added_like_a_tall_one(self):
+        """A 5's top bar, written lightly and cut from its body: 2 pixels tall but 14 long, beside a clear digit."""
+        darkness = np.zeros((120, 320), np.float32)
+        darkness[40:70, 48:52] = 0.5  # the digit found
+        darkness[36:38, 58:72] = 0.3  # the bar, 6 pixels to its right
+        mask = np.where((darkness >= 0.5), 255, 0).astype(np.uint8)
+        faint = np.where((darkness > 0) & (mask == 0), 255, 0).astype(np.uint8)
+        ink = InkMap(ink=darkness, mask=mask, scale=1.0, dark_ink=True, pieces=_label(mask), lines_removed=True, faint=faint)
+
+        fuller = paper.with_faint_ink_near(ink, [(48, 40, 52, 70)], digit_height=30)
+
+        assert fuller is not None and (fuller.mask[36:38, 58:72] > 0).all()
+
 
 def held(frame: CameraFrame) -> bool:
     return clear(frame) and frame.conditions.thumb
