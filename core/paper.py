@@ -18,8 +18,9 @@ PAGE_STRONG_INK = 0.05
 PAGE_WEAK_INK = 0.025
 STRONG_SPREADS, WEAK_SPREADS = 6.0, 3.0  # clear ink is this many of the paper's standard deviations above it, weak ink this many
 # Beside digits already found, in their rows, fainter ink is looked for: this many deviations above the paper, in
-# pieces at least FAINT_NEAR_HEIGHT of the digits' height tall or long (a 5's flat bar) and on average FAINT_NEAR_DARKNESS of their darkness
-# (the same pen wrote them), within FAINT_NEAR_REACH digit heights to either side and FAINT_NEAR_ROW above and below.
+# pieces at least FAINT_NEAR_HEIGHT of the digits' height tall or long (a 5's flat bar) and on average
+# FAINT_NEAR_DARKNESS of their darkness (the same pen wrote them), within FAINT_NEAR_REACH digit heights to either
+# side and FAINT_NEAR_ROW above and below.
 FAINT_SPREADS = 2.5
 FAINT_NEAR_HEIGHT = 0.12
 FAINT_NEAR_DARKNESS = 0.4
@@ -270,8 +271,8 @@ def with_faint_ink_near(ink: InkMap, boxes: list[tuple[int, int, int, int]], dig
 
     A digit written as faintly as its neighbours can stay under the clear-ink level along its whole length (pencil,
     a fading ballpoint) where they did not. Beside them, in their row, a fainter piece is taken for ink when it is
-    tall or long enough to be part of a digit and about as dark as they are: the same pen wrote it. Noise this faint is
-    everywhere on the page, which is why it is not looked for elsewhere.
+    tall or long enough to be part of a digit and about as dark as they are: the same pen wrote it. Noise this faint
+    is everywhere on the page, which is why it is not looked for elsewhere.
     `boxes`: (x0, y0, x1, y1) of the digits found, at working resolution.
     """
     if ink.faint is None or not boxes:

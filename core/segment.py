@@ -219,9 +219,10 @@ def _columns_in_rows(groups: list[Group], digit_height: int) -> list[Group]:
 
     Pieces at least half as tall as the digits are digits or large parts of one; smaller pieces join the nearest
     of those within reach when together they still fit one digit's box. Small pieces that join no such piece but
-    each other, into a digit's size and ink, are a digit the pen broke all over (`_broken_digits`); the others
-    are dropped (what is left of a grid's crossings, specks). Then large pieces that overlap left to right by a third of the narrower and
-    fit one digit's width together are one digit; digits side by side only touch or overlap a little.
+    each other, into a digit's size and ink, are a digit the pen broke all over (`_broken_digits`); the others are
+    dropped (what is left of a grid's crossings, specks). Then large pieces that overlap left to right by a third
+    of the narrower and fit one digit's width together are one digit; digits side by side only touch or overlap a
+    little.
     """
     seeds = [group for group in groups if group.height >= PAGE_SEED * digit_height]
     reach, tallest, widest = PAGE_REACH * digit_height, 1.4 * digit_height, 1.1 * digit_height
@@ -263,7 +264,11 @@ def _broken_digits(pieces: list[Group], digit_height: int, typical_area: float) 
     """Digits that a skipping pen, or faint pencil, left in small pieces only, none of them a seed: two or more
     pieces within reach of each other that together have a digit's size and at least BROKEN_INK of a digit's ink.
     (The recognizer still has to read the result surely; grid crossings and specks rarely add up to a digit.)"""
-    reach = PAGE_REACH * digit_height
+    boxes = np.array([(piece.x0, piece.y0, piece.x1, piece.y1) for piece in pieces], np.float64)  # (n, 4)
+    # Every pair's gap at once (as `_gap`): there can be tens of pieces of noise.
+    across = np.maximum(np.maximum.outer(boxes[:, 0], boxes[:, 0]) - np.minimum.outer(boxes[:, 2], boxes[:, 2]), 0.0)
+    down = np.maximum(np.maximum.outer(boxes[:, 1], boxes[:, 1]) - np.minimum.outer(boxes[:, 3], boxes[:, 3]), 0.0)
+    close = np.hypot(across, down) <= PAGE_REACH * digit_height
     owner = list(range(len(pieces)))  # union-find over the pieces
 
     def root(index: int) -> int:
@@ -272,10 +277,8 @@ def _broken_digits(pieces: list[Group], digit_height: int, typical_area: float) 
             index = owner[index]
         return index
 
-    for first in range(len(pieces)):
-        for second in range(first + 1, len(pieces)):
-            if _gap(pieces[first], pieces[second]) <= reach:
-                owner[root(second)] = root(first)
+    for first, second in zip(*np.nonzero(np.triu(close, 1)), strict=True):
+        owner[root(int(second))] = root(int(first))
     clusters: dict[int, list[Group]] = {}
     for index, piece in enumerate(pieces):
         clusters.setdefault(root(index), []).append(piece)
