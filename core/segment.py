@@ -269,20 +269,11 @@ def _broken_digits(pieces: list[Group], digit_height: int, typical_area: float) 
     across = np.maximum(np.maximum.outer(boxes[:, 0], boxes[:, 0]) - np.minimum.outer(boxes[:, 2], boxes[:, 2]), 0.0)
     down = np.maximum(np.maximum.outer(boxes[:, 1], boxes[:, 1]) - np.minimum.outer(boxes[:, 3], boxes[:, 3]), 0.0)
     close = np.hypot(across, down) <= PAGE_REACH * digit_height
-    owner = list(range(len(pieces)))  # union-find over the pieces
-
-    def root(index: int) -> int:
-        while owner[index] != index:
-            owner[index] = owner[owner[index]]
-            index = owner[index]
-        return index
-
-    for first, second in zip(*np.nonzero(np.triu(close, 1)), strict=True):
-        owner[root(int(second))] = root(int(first))
-    clusters: dict[int, list[Group]] = {}
-    for index, piece in enumerate(pieces):
-        clusters.setdefault(root(index), []).append(piece)
-    shapes = [_union(members) for members in clusters.values() if len(members) >= 2]
+    linked = close | np.eye(len(pieces), dtype=bool)
+    while not np.array_equal(grown := (linked.astype(np.int32) @ linked.astype(np.int32)) > 0, linked):
+        linked = grown  # pieces joined through others: each row becomes its piece's whole cluster
+    clusters = sorted({tuple(np.flatnonzero(row).tolist()) for row in linked})
+    shapes = [_union([pieces[index] for index in members]) for members in clusters if len(members) >= 2]
     return [
         shape
         for shape in shapes
