@@ -20,6 +20,11 @@ RUN_ON_DARKNESS = 0.35
 RUN_ON_SHARE = 0.7
 RUN_ON_REACH = 1.0
 LINE_LIKE_FILL = 0.025  # ink area per squared length below which a thin straight piece is a line, not a 1
+# A 1 written along a printed line is as tall as the digits beside it (ONE_HEIGHTS of their height) and, once the
+# line's darkness is subtracted, at least ONE_DARKNESS as dark as they are (ink on a line passes on only the light the
+# line let through, so it keeps 70-90% of its darkness); what a subtraction leaves of a line is mostly fainter.
+ONE_HEIGHTS = (0.85, 1.25)
+ONE_DARKNESS = 0.65
 
 
 def remove_rules(mask: np.ndarray) -> np.ndarray:
@@ -50,6 +55,38 @@ def on_printed_lines(ink: InkMap, group: Group) -> bool:
     window = (slice(group.y0, group.y1), slice(group.x0, group.x1))
     own = ink.mask[window] > 0
     return bool(np.count_nonzero(ink.printed[window] & own) >= ON_PRINTED_SHARE * max(1, int(np.count_nonzero(own))))
+
+
+def ones_on_printed_lines(ink: InkMap, labels: np.ndarray, pieces: list[Group], digits: list[Group], digit_height: int) -> list[Group]:
+    """The pieces dropped by `on_printed_lines` that are 1s written along a printed line (a grid's vertical line is
+    where many people write a 1): upright, as tall as the digits, in their row, nearly as dark as their ink, and
+    stopping where it ends.
+    `pieces`: the dropped pieces; `digits`: the pieces kept, with `digit_height` measured on them."""
+    tall = [digit for digit in digits if digit.height >= ONE_HEIGHTS[0] * digit_height]
+    if not tall or not pieces:
+        return []
+
+    def darkness(group: Group) -> float:  # the median darkness of a piece's own ink
+        window = (slice(group.y0, group.y1), slice(group.x0, group.x1))
+        return float(np.median(ink.ink[window][np.isin(labels[window], group.labels)]))
+
+    typical = float(np.median([darkness(digit) for digit in tall]))
+    return [
+        piece
+        for piece in pieces
+        if piece.height > piece.width
+        and ONE_HEIGHTS[0] * digit_height <= piece.height <= ONE_HEIGHTS[1] * digit_height
+        and any(_beside(piece, digit, digit_height) for digit in tall)
+        and darkness(piece) >= ONE_DARKNESS * typical
+        and not runs_on(ink, labels, piece)
+    ]
+
+
+def _beside(piece: Group, digit: Group, digit_height: int) -> bool:
+    """In the digit's row (overlapping half its height) and at most a digit's height away from it."""
+    overlap = min(piece.y1, digit.y1) - max(piece.y0, digit.y0)
+    gap = max(piece.x0, digit.x0) - min(piece.x1, digit.x1)
+    return overlap >= 0.5 * min(piece.height, digit.height) and gap <= digit_height
 
 
 def runs_on(ink: InkMap, labels: np.ndarray, group: Group) -> bool:

@@ -9,7 +9,7 @@ import numpy as np
 
 from core.paper import with_faint_ink_near
 from core.preprocess import Box, InkMap, _label, _quantiles, ink_map, to_mnist
-from core.rules import is_line_like, on_printed_lines, remove_rules, runs_on
+from core.rules import is_line_like, on_printed_lines, ones_on_printed_lines, remove_rules, runs_on
 
 MIN_DIGIT_PIXELS = 12  # at working resolution; smaller groups are specks
 MIN_DIGIT_HEIGHT = 8  # pixels; with MIN_DIGIT_FRACTION of the image's shorter side, the smallest digit `read` accepts
@@ -172,11 +172,13 @@ def find_digit_groups(ink: InkMap, *, whole_image: bool = False) -> tuple[np.nda
     if ink.lines_removed and not whole_image:
         # What is left of printed lines (a piece the Hough transform missed, a grid's crossings) is thin, straight
         # and often longer than the digits: measure the digits' height without such pieces, then drop them.
-        groups = [group for group in groups if not on_printed_lines(ink, group) and not runs_on(ink, labels, group)]
+        printed = [group for group in groups if on_printed_lines(ink, group)]
+        groups = [group for group in groups if all(group is not line for line in printed) and not runs_on(ink, labels, group)]
         if not groups:
             return labels, []
         tallest = _digit_height(groups)
         groups = [group for group in groups if not (is_line_like(group) and max(group.width, group.height) > 1.3 * tallest)]
+        groups += ones_on_printed_lines(ink, labels, printed, groups, tallest)
         groups = _columns_in_rows(groups, tallest) if groups else groups
         # Digits written together are of a size: a piece much shorter than them is a dot, a dash or a grid crossing.
         groups = [group for group in groups if group.height >= PAGE_SHORTEST * tallest]
