@@ -41,6 +41,11 @@ FAINT_STROKE_CORE = 0.1
 
 _THIN_LINES = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))  # a top-hat of this side keeps lines up to 4 pixels wide
 _THUMB_REACH = np.ones((7, 7), np.uint8)  # pixels around a thumb where its outline and shadow lie
+_BROAD = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))  # an opening by this keeps broad ink, not pen lines
+# A digit joined to broad ink at the frame's edge is cut free of it when it reaches EDGE_FREE of the frame's longer
+# side away from it and bends: the lesser spread of its pixels is at least BENT of the greater (0: a straight line).
+EDGE_FREE = 0.06
+BENT = 0.1
 
 
 def page_ink_map(image: np.ndarray) -> InkMap:
@@ -50,7 +55,8 @@ def page_ink_map(image: np.ndarray) -> InkMap:
     grey closing wider than any pen stroke), which cancels shadows, vignetting and tinted paper and leaves the desk
     level with itself. Printed lines (squares, rules, a margin, the sheet's edge) are found as families of long
     straight lines and their darkness is subtracted, so a stroke crossing or following one keeps its own. Faint
-    pencil is kept by hysteresis: weak ink joined to clear ink. A thumb holding the sheet is masked by its colour.
+    pencil is kept by hysteresis: weak ink joined to clear ink. A thumb holding the sheet is masked by its colour, and
+    digits joined to broad ink at the frame's edge (the desk, a vignetted rim) are cut free of it.
     """
     if not isinstance(image, np.ndarray) or image.ndim < 2 or min(image.shape[:2]) < 1:
         to_gray(image)  # raises the ValueError that says what is wrong with it
@@ -92,6 +98,11 @@ def page_ink_map(image: np.ndarray) -> InkMap:
             pieces = _label(mask)
             if faint is not None:
                 faint = cv2.subtract(cv2.subtract(faint, skin), _grown_from(faint, cv2.bitwise_and(faint, near_skin)))
+    if colour is not None and not drawn:
+        # Nothing touching the frame's edge is read: a digit written where the desk's or the rim's ink reaches it is cut free.
+        detached = _detached_from_edges(mask, pieces)
+        if detached is not None:
+            mask, pieces = detached, _label(detached)
     return InkMap(
         ink=np.minimum(darkness, 1.0),
         mask=mask,
@@ -326,6 +337,55 @@ def _faint_strokes(weak: np.ndarray, printed: np.ndarray) -> np.ndarray:
     cores = np.bincount(labels[cv2.erode(weak, np.ones((3, 3), np.uint8)) > 0], minlength=count) / area
     keep = large & (bend >= FAINT_STROKE_BEND) & (cores <= FAINT_STROKE_CORE) & (mean(printed[ys, xs] > 0) < 0.5)
     return np.where(keep[labels], 255, 0).astype(np.uint8)
+
+
+def _detached_from_edges(mask: np.ndarray, pieces: tuple[np.ndarray, np.ndarray]) -> np.ndarray | None:
+    """The mask with digits cut free of the broad ink that reaches the frame's edge (the desk, the sheet's edge, a
+    vignetted rim), or None when none is. `pieces`: the mask's `_label`.
+
+    What comes free is a digit when it reaches well away from that ink, bends (the sheet's edge, a desk's grain and
+    a grid's remnants come free as straight lines) and lies in a row beside a shape of its size clear of the edge.
+    """
+    labels, stats = pieces
+    height, width = mask.shape
+    x, y, w, h = (stats[:, index] for index in range(4))
+    at_edge = (x == 0) | (y == 0) | (x + w == width) | (y + h == height)
+    at_edge[0] = False
+    if not at_edge.any():
+        return None
+    edge_ink = np.where(at_edge[labels], 255, 0).astype(np.uint8)
+    band = cv2.dilate(cv2.morphologyEx(edge_ink, cv2.MORPH_OPEN, _BROAD), np.ones((3, 3), np.uint8))
+    count, parts, found, _ = cv2.connectedComponentsWithStats(cv2.subtract(edge_ink, band), connectivity=8)
+    reach = EDGE_FREE * max(height, width)
+    others = stats[1:][~at_edge[1:]]  # (n, 5) the shapes clear of the edge
+    free = np.zeros(count, bool)
+    for index in np.flatnonzero(np.maximum(found[:, 2], found[:, 3]) >= reach)[1:] if count > 1 else []:
+        px, py, pw, ph = found[index, :4]
+        overlap = np.minimum(others[:, 1] + others[:, 3], py + ph) - np.maximum(others[:, 1], py)
+        gap = np.maximum(others[:, 0], px) - np.minimum(others[:, 0] + others[:, 2], px + pw)
+        sized = (others[:, 3] >= 0.6 * ph) & (others[:, 3] <= 1.7 * ph)
+        free[index] = bool(np.any(sized & (overlap >= 0.5 * ph) & (gap <= 2 * ph)))
+    if not free.any():
+        return None
+    ys, xs = np.nonzero(free[parts])
+    owner = parts[ys, xs]
+    area = np.maximum(np.bincount(owner, minlength=count), 1).astype(np.float64)
+
+    def mean(values: np.ndarray) -> np.ndarray:  # per part
+        return np.bincount(owner, values.astype(np.float64), count) / area
+
+    mean_x, mean_y = mean(xs), mean(ys)
+    var_x, var_y, covariance = mean(xs * xs) - mean_x**2, mean(ys * ys) - mean_y**2, mean(xs * ys) - mean_x * mean_y
+    middle, half_gap = (var_x + var_y) / 2, np.sqrt(((var_x - var_y) / 2) ** 2 + covariance**2)
+    free &= (middle - half_gap) >= BENT * np.maximum(middle + half_gap, 1e-9)
+    if free.any():
+        away = cv2.distanceTransform(cv2.bitwise_not(band), cv2.DIST_L2, 3)
+        farthest = np.zeros(count, np.float32)
+        np.maximum.at(farthest, owner, away[ys, xs])
+        free &= farthest >= reach
+    if not free.any():
+        return None
+    return cv2.bitwise_or(cv2.subtract(mask, edge_ink), np.where(free[parts], 255, 0).astype(np.uint8))
 
 
 def _grown_from(candidates: np.ndarray, seeds: np.ndarray) -> np.ndarray:

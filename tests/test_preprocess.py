@@ -347,6 +347,46 @@ class TestFaintStrokes:
         assert not paper._faint_strokes(weak, printed).any()
 
 
+class TestDigitsAtTheFramesEdge:
+    """On a photo nothing that touches the frame's edge is read (the desk, the sheet's edge, a vignetted rim come in
+    from there), so a digit written where such broad ink reaches it is cut free of it first."""
+
+    @staticmethod
+    def mask(joined: list[np.ndarray]) -> np.ndarray:
+        """A 320x240 page's mask: a broad band of the desk along the bottom edge, two ellipses (digits) clear of it
+        above, and each of `joined` (uint8 0/255 masks of the same size) drawn in, joined to the band."""
+        mask = np.zeros((240, 320), np.uint8)
+        mask[226:, :] = 255  # the desk's rim: broad, at the edge
+        cv2.ellipse(mask, (40, 180), (12, 20), 0, 0, 360, 255, 2)
+        cv2.ellipse(mask, (160, 180), (12, 20), 0, 0, 360, 255, 2)
+        for shape in joined:
+            mask |= shape
+        return mask
+
+    def test_a_bent_stroke_in_a_row_of_digits_comes_free_and_a_straight_one_does_not(self):
+        digit, line = np.zeros((240, 320), np.uint8), np.zeros((240, 320), np.uint8)
+        cv2.ellipse(digit, (100, 200), (12, 24), 0, 0, 360, 255, 2)  # its bottom dips into the band
+        cv2.line(line, (250, 170), (254, 230), 255, 2)  # the sheet's edge, straight, reaching into the band
+        mask = self.mask([digit, line])
+
+        freed = paper._detached_from_edges(mask, preprocess._label(mask))
+
+        assert freed is not None
+        assert freed[176:215, 88:113].any()  # the digit, without the band
+        assert not freed[165:225, 240:265].any()  # not the line
+        assert not freed[232:, :].any()  # nor the band
+        assert freed[160:200, 28:53].any()  # the digits clear of the edge stay
+
+    def test_a_bent_stroke_with_no_digit_beside_it_stays_with_the_edge(self):
+        lone = np.zeros((240, 320), np.uint8)
+        cv2.ellipse(lone, (280, 110), (12, 24), 0, 0, 360, 255, 2)
+        cv2.line(lone, (280, 134), (280, 239), 255, 6)  # a shadow's rim running to the edge, far from any row
+        mask = self.mask([lone])
+        freed = paper._detached_from_edges(mask, preprocess._label(mask))
+
+        assert freed is None or not freed[80:140, 260:300].any()
+
+
 class TestDrawings:
     """A grey drawing (the Draw canvas) is ink on one background level: read without the photographed page's steps."""
 
