@@ -21,10 +21,11 @@ RUN_ON_SHARE = 0.7
 RUN_ON_REACH = 1.0
 LINE_LIKE_FILL = 0.025  # ink area per squared length below which a thin straight piece is a line, not a 1
 # A 1 written along a printed line is as tall as the digits beside it (ONE_HEIGHTS of their height) and, once the
-# line's darkness is subtracted, at least ONE_DARKNESS as dark as they are (ink on a line passes on only the light the
-# line let through, so it keeps 70-90% of its darkness); what a subtraction leaves of a line is mostly fainter.
+# line's darkness is subtracted, at least ONE_DARKNESS as dark as they are. Ink on a line passes on only the light the
+# line let through, and a pen of the line's own colour loses most of its darkness with it (a blue ballpoint's 1 on a
+# blue grid line keeps 47%), so this only drops remnants far fainter than the digits; size, row and ends do the rest.
 ONE_HEIGHTS = (0.85, 1.25)
-ONE_DARKNESS = 0.65
+ONE_DARKNESS = 0.3
 
 
 def remove_rules(mask: np.ndarray) -> np.ndarray:
@@ -59,7 +60,7 @@ def on_printed_lines(ink: InkMap, group: Group) -> bool:
 
 def ones_on_printed_lines(ink: InkMap, labels: np.ndarray, pieces: list[Group], digits: list[Group], digit_height: int) -> list[Group]:
     """The pieces dropped by `on_printed_lines` that are 1s written along a printed line (a grid's vertical line is
-    where many people write a 1): upright, as tall as the digits, in their row, nearly as dark as their ink, and
+    where many people write a 1): upright, as tall as the digits, in their row, not far fainter than their ink, and
     stopping where it ends.
     `pieces`: the dropped pieces; `digits`: the pieces kept, with `digit_height` measured on them."""
     tall = [digit for digit in digits if digit.height >= ONE_HEIGHTS[0] * digit_height]

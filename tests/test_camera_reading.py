@@ -161,7 +161,7 @@ class TestOnesAlongGridLines:
     def test_a_1_written_along_a_grid_line_is_read(self, recognizer, mnist):
         """Many people write a 1 on a vertical line of squared paper. With the grid subtracted it lies on printed
         lines, as what the subtraction leaves of them does, but it is as tall as the digits beside it, in their row,
-        and nearly as dark. (Before it was kept, all 8 of these frames read 35.)"""
+        and not far fainter. (Before it was kept, all 8 of these frames read 35.)"""
         ones = np.flatnonzero(mnist.y_test == 1)[:300]
         widths = [np.ptp(np.flatnonzero(mnist.x_test[index].max(axis=0) > 128)) for index in ones]
         upright = ones[np.argsort(widths, kind="stable")[:8]]  # the most upright 1s: their ink follows the line
