@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 
+from core.groups import Group, could_be_one, gap, is_fragment, side_by_side_part, union_of
+from core.groups import union as union  # segment.union: the recognizer reads a pair both ways
 from core.paper import with_faint_ink_near
 from core.preprocess import Box, InkMap, _label, _quantiles, ink_map, to_mnist
 from core.rules import is_line_like, on_printed_lines, ones_on_printed_lines, remove_rules, runs_on
@@ -36,32 +36,6 @@ CROP_TYPICAL = 0.75  # the stroke's darkness at this quantile counts as full ink
 # --- Finding digits -----------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Group:
-    """Connected components that together form one digit (a 5 and its bar, a 4 in two strokes)."""
-
-    labels: list[int]
-    x0: int
-    y0: int
-    x1: int  # exclusive
-    y1: int
-    area: int
-
-    @property
-    def width(self) -> int:
-        return self.x1 - self.x0
-
-    @property
-    def height(self) -> int:
-        return self.y1 - self.y0
-
-    def absorb(self, other: Group) -> None:
-        self.labels += other.labels
-        self.x0, self.y0 = min(self.x0, other.x0), min(self.y0, other.y0)
-        self.x1, self.y1 = max(self.x1, other.x1), max(self.y1, other.y1)
-        self.area += other.area
-
-
 def _components(pieces: tuple[np.ndarray, np.ndarray], smallest: float = 2) -> tuple[np.ndarray, list[Group]]:
     """Connected blobs of at least `smallest` pixels (filtered in numpy: noise can make tens of thousands)."""
     labels, stats = pieces
@@ -74,18 +48,6 @@ def _components(pieces: tuple[np.ndarray, np.ndarray], smallest: float = 2) -> t
     ]
 
 
-def _could_be_one(first: Group, second: Group) -> bool:
-    """Pieces of one digit overlap horizontally and nearly touch vertically."""
-    overlap = min(first.x1, second.x1) - max(first.x0, second.x0)
-    gap = max(first.y0, second.y0) - min(first.y1, second.y1)
-    return overlap >= 0.5 * min(first.width, second.width) and gap <= 0.25 * max(first.height, second.height)
-
-
-def _is_fragment(first: Group, second: Group) -> bool:
-    """One piece is much shorter than the other: a 5's bar, a 7's crossbar, a broken-off end."""
-    return min(first.height, second.height) < 0.6 * max(first.height, second.height)
-
-
 def _merge_strokes(groups: list[Group]) -> list[Group]:
     """Merge fragments into the digit they belong to; two digit-sized shapes are left for `ambiguous_pairs`."""
     merged = True
@@ -93,7 +55,7 @@ def _merge_strokes(groups: list[Group]) -> list[Group]:
         merged = False
         for i, first in enumerate(groups):
             for second in groups[i + 1 :]:
-                if _could_be_one(first, second) and _is_fragment(first, second):
+                if could_be_one(first, second) and is_fragment(first, second):
                     first.absorb(second)
                     groups.remove(second)
                     merged = True
@@ -108,18 +70,15 @@ def ambiguous_pairs(groups: list[Group], page: bool = False) -> list[tuple[int, 
 
     Shape alone cannot tell; the recognizer reads both ways and keeps the likelier one. On a page (`page`), a
     shorter piece that overlaps its neighbour is asked about too: pieces are put together there by the digits'
-    size, which a frame of one or two broken digits measures on their pieces.
+    size, which a frame of one or two broken digits measures on their pieces. So is a shorter piece close beside a
+    taller one in its row (an open 4's corner beside its stem, which do not overlap left to right).
     """
     return [
         (index, index + 1)
         for index in range(len(groups) - 1)
-        if _could_be_one(groups[index], groups[index + 1]) and (page or not _is_fragment(groups[index], groups[index + 1]))
+        if (could_be_one(groups[index], groups[index + 1]) and (page or not is_fragment(groups[index], groups[index + 1])))
+        or (page and side_by_side_part(groups[index], groups[index + 1], PAGE_REACH))
     ]
-
-
-def union(first: Group, second: Group) -> Group:
-    """A new group covering both (neither is changed)."""
-    return _union([first, second])
 
 
 def _is_digit_like(group: Group, tallest: int, largest: int) -> bool:
@@ -191,7 +150,7 @@ def find_digit_groups(ink: InkMap, *, whole_image: bool = False) -> tuple[np.nda
     if whole_image:
         # One digit: keep every piece but specks, then judge the whole.
         groups = [group for group in groups if group.area >= 0.04 * largest]
-        union = _union(groups)
+        union = union_of(groups)
         return labels, [union] if _is_digit_like(union, union.height, union.area) and not _is_texture(ink, labels, union) else []
     # Far too small to read (MNIST's digits are 20 pixels tall), whatever else is in the image: specks, texture.
     shortest = max(MIN_DIGIT_HEIGHT, (PAGE_DIGIT_FRACTION if ink.lines_removed else MIN_DIGIT_FRACTION) * min(ink.mask.shape))
@@ -231,9 +190,9 @@ def _columns_in_rows(groups: list[Group], digit_height: int) -> list[Group]:
     orphans = []
     for piece in (group for group in groups if group.height < PAGE_SEED * digit_height):
         fits = [
-            (_gap(piece, seed), index)
+            (gap(piece, seed), index)
             for index, seed in enumerate(seeds)
-            if _gap(piece, seed) <= reach
+            if gap(piece, seed) <= reach
             and max(piece.y1, seed.y1) - min(piece.y0, seed.y0) <= tallest
             and max(piece.x1, seed.x1) - min(piece.x0, seed.x0) <= WITH_TAIL * digit_height
         ]
@@ -267,7 +226,7 @@ def _broken_digits(pieces: list[Group], digit_height: int, typical_area: float) 
     pieces within reach of each other that together have a digit's size and at least BROKEN_INK of a digit's ink.
     (The recognizer still has to read the result surely; grid crossings and specks rarely add up to a digit.)"""
     boxes = np.array([(piece.x0, piece.y0, piece.x1, piece.y1) for piece in pieces], np.float64)  # (n, 4)
-    # Every pair's gap at once (as `_gap`): there can be tens of pieces of noise.
+    # Every pair's gap at once (as `gap`): there can be tens of pieces of noise.
     across = np.maximum(np.maximum.outer(boxes[:, 0], boxes[:, 0]) - np.minimum.outer(boxes[:, 2], boxes[:, 2]), 0.0)
     down = np.maximum(np.maximum.outer(boxes[:, 1], boxes[:, 1]) - np.minimum.outer(boxes[:, 3], boxes[:, 3]), 0.0)
     close = np.hypot(across, down) <= PAGE_REACH * digit_height
@@ -275,7 +234,7 @@ def _broken_digits(pieces: list[Group], digit_height: int, typical_area: float) 
     while not np.array_equal(grown := (linked.astype(np.int32) @ linked.astype(np.int32)) > 0, linked):
         linked = grown  # pieces joined through others: each row becomes its piece's whole cluster
     clusters = sorted({tuple(np.flatnonzero(row).tolist()) for row in linked})
-    shapes = [_union([pieces[index] for index in members]) for members in clusters if len(members) >= 2]
+    shapes = [union_of([pieces[index] for index in members]) for members in clusters if len(members) >= 2]
     return [
         shape
         for shape in shapes
@@ -283,13 +242,6 @@ def _broken_digits(pieces: list[Group], digit_height: int, typical_area: float) 
         and shape.width <= WITH_TAIL * digit_height
         and shape.area >= BROKEN_INK * typical_area
     ]
-
-
-def _gap(first: Group, second: Group) -> float:
-    """The distance between two boxes (0 when they overlap)."""
-    dx = max(0, max(first.x0, second.x0) - min(first.x1, second.x1))
-    dy = max(0, max(first.y0, second.y0) - min(first.y1, second.y1))
-    return float(np.hypot(dx, dy))
 
 
 def _digit_height(groups: list[Group]) -> int:
@@ -391,10 +343,3 @@ def caller_box(ink: InkMap, group: Group) -> Box:
     """A group's box in the caller's pixel coordinates (undoing the shrink of large images)."""
     factor = 1.0 / ink.scale
     return Box(round(group.x0 * factor), round(group.y0 * factor), round(group.width * factor), round(group.height * factor))
-
-
-def _union(groups: list[Group]) -> Group:
-    union = Group([], groups[0].x0, groups[0].y0, groups[0].x1, groups[0].y1, 0)
-    for group in groups:
-        union.absorb(group)
-    return union

@@ -304,6 +304,15 @@ class TestPiecesOfADigit:
         assert segment.ambiguous_pairs([stroke, loop], page=True) == [(0, 1)]
         assert segment.ambiguous_pairs([stroke, loop]) == []
 
+    def test_an_open_4_s_corner_beside_its_stem_is_read_both_ways_on_a_page(self):
+        # An open 4 written in two strokes: its corner (an L, 30 tall) close beside its stem (50 tall), the two not
+        # overlapping left to right, so not put together as one digit. Two digits of a size side by side are not asked.
+        corner, stem = self.group(1, 0, 10, 18, 40), self.group(2, 21, 0, 30, 50)
+        assert segment.ambiguous_pairs([corner, stem], page=True) == [(0, 1)]
+        assert segment.ambiguous_pairs([corner, stem]) == []
+        seven, one = self.group(1, 0, 0, 30, 50), self.group(2, 33, 2, 40, 50)
+        assert segment.ambiguous_pairs([seven, one], page=True) == []
+
 
 class TestFaintStrokes:
     """A faint stroke (pencil) that never reaches the clear-ink level is kept when it is long, bent and thin."""
