@@ -323,19 +323,12 @@ def _faint_strokes(weak: np.ndarray, printed: np.ndarray) -> np.ndarray:
     ys, xs = np.nonzero(weak)
     owner = labels[ys, xs]
     area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1).astype(np.float64)
-
-    def mean(values: np.ndarray) -> np.ndarray:  # per piece
-        return np.bincount(owner, values.astype(np.float64), count) / area
-
-    mean_x, mean_y = mean(xs), mean(ys)
-    var_x, var_y = mean(xs * xs) - mean_x**2, mean(ys * ys) - mean_y**2
-    covariance = mean(xs * ys) - mean_x * mean_y
-    middle, half_gap = (var_x + var_y) / 2, np.sqrt(((var_x - var_y) / 2) ** 2 + covariance**2)
-    bend = (middle - half_gap) / np.maximum(middle + half_gap, 1e-9)  # the spreads along its two principal axes
+    bend = _bends(xs, ys, owner, count)
     # A pen's line is thin: a 3x3 erosion leaves almost nothing of it, but leaves the core of a blotch of noise (in a
     # shadow, where the paper's noise is magnified) or of the paper's grain.
     cores = np.bincount(labels[cv2.erode(weak, np.ones((3, 3), np.uint8)) > 0], minlength=count) / area
-    keep = large & (bend >= FAINT_STROKE_BEND) & (cores <= FAINT_STROKE_CORE) & (mean(printed[ys, xs] > 0) < 0.5)
+    keep = large & (bend >= FAINT_STROKE_BEND) & (cores <= FAINT_STROKE_CORE)
+    keep &= np.bincount(owner, printed[ys, xs] > 0, count) < 0.5 * area
     return np.where(keep[labels], 255, 0).astype(np.uint8)
 
 
@@ -369,15 +362,7 @@ def _detached_from_edges(mask: np.ndarray, pieces: tuple[np.ndarray, np.ndarray]
         return None
     ys, xs = np.nonzero(free[parts])
     owner = parts[ys, xs]
-    area = np.maximum(np.bincount(owner, minlength=count), 1).astype(np.float64)
-
-    def mean(values: np.ndarray) -> np.ndarray:  # per part
-        return np.bincount(owner, values.astype(np.float64), count) / area
-
-    mean_x, mean_y = mean(xs), mean(ys)
-    var_x, var_y, covariance = mean(xs * xs) - mean_x**2, mean(ys * ys) - mean_y**2, mean(xs * ys) - mean_x * mean_y
-    middle, half_gap = (var_x + var_y) / 2, np.sqrt(((var_x - var_y) / 2) ** 2 + covariance**2)
-    free &= (middle - half_gap) >= BENT * np.maximum(middle + half_gap, 1e-9)
+    free &= _bends(xs, ys, owner, count) >= BENT
     if free.any():
         away = cv2.distanceTransform(cv2.bitwise_not(band), cv2.DIST_L2, 3)
         farthest = np.zeros(count, np.float32)
@@ -386,6 +371,20 @@ def _detached_from_edges(mask: np.ndarray, pieces: tuple[np.ndarray, np.ndarray]
     if not free.any():
         return None
     return cv2.bitwise_or(cv2.subtract(mask, edge_ink), np.where(free[parts], 255, 0).astype(np.uint8))
+
+
+def _bends(xs: np.ndarray, ys: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
+    """How much each piece bends: the lesser spread of its pixels along its two principal axes over the greater
+    (0 for a straight line, 1 for a round blob).  (n,) pixel x, y and piece label -> (count,) float64."""
+    area = np.maximum(np.bincount(owner, minlength=count), 1).astype(np.float64)
+
+    def mean(values: np.ndarray) -> np.ndarray:  # per piece
+        return np.bincount(owner, values.astype(np.float64), count) / area
+
+    mean_x, mean_y = mean(xs), mean(ys)
+    var_x, var_y, covariance = mean(xs * xs) - mean_x**2, mean(ys * ys) - mean_y**2, mean(xs * ys) - mean_x * mean_y
+    middle, half_gap = (var_x + var_y) / 2, np.sqrt(((var_x - var_y) / 2) ** 2 + covariance**2)
+    return (middle - half_gap) / np.maximum(middle + half_gap, 1e-9)
 
 
 def _grown_from(candidates: np.ndarray, seeds: np.ndarray) -> np.ndarray:
