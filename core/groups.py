@@ -59,6 +59,13 @@ def side_by_side_part(first: Group, second: Group, reach: float) -> bool:
     )
 
 
+def beside(first: Group, second: Group, reach: float) -> bool:
+    """In one row (overlapping half the shorter one's height) and at most `reach` pixels apart left to right."""
+    overlap = min(first.y1, second.y1) - max(first.y0, second.y0)
+    apart = max(first.x0, second.x0) - min(first.x1, second.x1)
+    return overlap >= 0.5 * min(first.height, second.height) and apart <= reach
+
+
 def gap(first: Group, second: Group) -> float:
     """The distance between two boxes (0 when they overlap)."""
     dx = max(0, max(first.x0, second.x0) - min(first.x1, second.x1))

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core import paper, preprocess, segment, serving
+from core.groups import union
 from core.modelfile import SHIPPED_MODEL, ModelCard, check_model_file, read_card
 from core.preprocess import Box
 
@@ -164,9 +165,7 @@ class Recognizer:
             for index, group in enumerate(groups)
             if index not in paired and (halves := segment.split_candidates(ink, labels, group)) is not None
         }
-        candidates = (
-            groups + [segment.union(groups[i], groups[j]) for i, j in pairs] + [half for halves in splits.values() for half in halves]
-        )
+        candidates = groups + [union(groups[i], groups[j]) for i, j in pairs] + [half for halves in splits.values() for half in halves]
         inputs = np.stack([preprocess.to_mnist(segment.crop_group(ink, labels, group)) for group in candidates])  # (N, 28, 28)
         probabilities = self.probabilities(inputs)  # one batch: the digits, every two-piece and every split alternative
         candidates, count, pairs, inputs, probabilities = _resolve_splits(candidates, len(groups), pairs, splits, inputs, probabilities)

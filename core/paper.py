@@ -352,7 +352,7 @@ def _detached_from_edges(mask: np.ndarray, pieces: tuple[np.ndarray, np.ndarray]
     reach = EDGE_FREE * max(height, width)
     others = stats[1:][~at_edge[1:]]  # (n, 5) the shapes clear of the edge
     free = np.zeros(count, bool)
-    for index in np.flatnonzero(np.maximum(found[:, 2], found[:, 3]) >= reach)[1:] if count > 1 else []:
+    for index in np.flatnonzero(np.maximum(found[1:, 2], found[1:, 3]) >= reach) + 1:  # row 0 is the background
         px, py, pw, ph = found[index, :4]
         overlap = np.minimum(others[:, 1] + others[:, 3], py + ph) - np.maximum(others[:, 1], py)
         gap = np.maximum(others[:, 0], px) - np.minimum(others[:, 0] + others[:, 2], px + pw)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import cv2
 import numpy as np
 
+from core.groups import Group, beside
 from core.preprocess import InkMap
-
-if TYPE_CHECKING:
-    from core.segment import Group
 
 ON_PRINTED_SHARE = 0.7  # a thin piece with this share of its ink on printed lines is what is left of them
 # A straight piece no wider than this share of its length whose line continues, at least this share as dark as
@@ -77,17 +73,10 @@ def ones_on_printed_lines(ink: InkMap, labels: np.ndarray, pieces: list[Group], 
         for piece in pieces
         if piece.height > piece.width
         and ONE_HEIGHTS[0] * digit_height <= piece.height <= ONE_HEIGHTS[1] * digit_height
-        and any(_beside(piece, digit, digit_height) for digit in tall)
+        and any(beside(piece, digit, digit_height) for digit in tall)
         and darkness(piece) >= ONE_DARKNESS * typical
         and not runs_on(ink, labels, piece)
     ]
-
-
-def _beside(piece: Group, digit: Group, digit_height: int) -> bool:
-    """In the digit's row (overlapping half its height) and at most a digit's height away from it."""
-    overlap = min(piece.y1, digit.y1) - max(piece.y0, digit.y0)
-    gap = max(piece.x0, digit.x0) - min(piece.x1, digit.x1)
-    return overlap >= 0.5 * min(piece.height, digit.height) and gap <= digit_height
 
 
 def runs_on(ink: InkMap, labels: np.ndarray, group: Group) -> bool:

@@ -6,7 +6,6 @@ import cv2
 import numpy as np
 
 from core.groups import Group, could_be_one, gap, is_fragment, side_by_side_part, union_of
-from core.groups import union as union  # segment.union: the recognizer reads a pair both ways
 from core.paper import with_faint_ink_near
 from core.preprocess import Box, InkMap, _label, _quantiles, ink_map, to_mnist
 from core.rules import is_line_like, on_printed_lines, ones_on_printed_lines, remove_rules, runs_on
@@ -131,8 +130,9 @@ def find_digit_groups(ink: InkMap, *, whole_image: bool = False) -> tuple[np.nda
     if ink.lines_removed and not whole_image:
         # What is left of printed lines (a piece the Hough transform missed, a grid's crossings) is thin, straight
         # and often longer than the digits: measure the digits' height without such pieces, then drop them.
-        printed = [group for group in groups if on_printed_lines(ink, group)]
-        groups = [group for group in groups if all(group is not line for line in printed) and not runs_on(ink, labels, group)]
+        on_lines = [on_printed_lines(ink, group) for group in groups]
+        printed = [group for group, on in zip(groups, on_lines, strict=True) if on]
+        groups = [group for group, on in zip(groups, on_lines, strict=True) if not on and not runs_on(ink, labels, group)]
         if not groups:
             return labels, []
         tallest = _digit_height(groups)
