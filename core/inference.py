@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core import paper, preprocess, segment, serving
+from core import paper, preprocess, segment, serving, touching
 from core.groups import union
 from core.modelfile import SHIPPED_MODEL, ModelCard, check_model_file, read_card
 from core.preprocess import Box
@@ -25,8 +25,10 @@ MIN_CONFIDENCE = 0.6
 # On a page, a shape as tall as the digits read surely in its row needs only this share of it (0.36 of 0.6).
 IN_ROW_SHARE = 0.6
 ROW_HEIGHTS = (0.75, 1.35)  # of the surely read digits' median height: a shape in their row of a digit's height
-# A shape read as one digit this surely is never split in two (a wide 0 or 6 splits into a convincing 1 and 0).
-SURE_OF_ONE = 0.9
+# A shape is read as two digits written touching when the touching detector finds two this likely and both
+# parts read as digits at least this surely.
+TWO_DIGITS = 0.99
+HALF_SURE = 0.9
 
 Runtime = Callable[[np.ndarray], np.ndarray]  # (N, 28, 28, 1) float32 -> (N, 10) float32: the model's own outputs
 
@@ -160,13 +162,23 @@ class Recognizer:
             return Reading("", ())
         pairs = segment.ambiguous_pairs(groups, page=ink.lines_removed)
         paired = {index for pair in pairs for index in pair}
-        splits = {
-            index: halves
-            for index, group in enumerate(groups)
-            if index not in paired and (halves := segment.split_candidates(ink, labels, group)) is not None
-        }
-        candidates = groups + [union(groups[i], groups[j]) for i, j in pairs] + [half for halves in splits.values() for half in halves]
+        candidates = groups + [union(groups[i], groups[j]) for i, j in pairs]
         inputs = np.stack([preprocess.to_mnist(segment.crop_group(ink, labels, group)) for group in candidates])  # (N, 28, 28)
+        # Two digits written touching are one shape: the touching detector says which shapes may be two, and only
+        # those are cut in two; their parts are read with the rest, and kept when both read as digits.
+        wide = [index for index, group in enumerate(groups) if index not in paired and group.width >= touching.NARROWEST * group.height]
+        splits: dict[int, list[tuple[int, int]]] = {}  # a shape that may be two digits -> rows of each way to cut it
+        parts: list[segment.Group] = []
+        part_inputs: list[np.ndarray] = []
+        for index, two in zip(wide, touching.two_digits(inputs[wide]), strict=True):
+            for left, right, left_input, right_input in touching.two_ways(ink, labels, groups[index]) if two >= TWO_DIGITS else ():
+                row = len(candidates) + len(parts)
+                splits.setdefault(index, []).append((row, row + 1))
+                parts += [left, right]
+                part_inputs += [left_input, right_input]
+        if parts:
+            candidates += parts
+            inputs = np.concatenate([inputs, np.stack(part_inputs)])
         probabilities = self.probabilities(inputs)  # one batch: the digits, every two-piece and every split alternative
         candidates, count, pairs, inputs, probabilities = _resolve_splits(candidates, len(groups), pairs, splits, inputs, probabilities)
         groups, inputs, probabilities = _resolve_pairs(candidates, count, pairs, inputs, probabilities)
@@ -234,22 +246,19 @@ def _resolve_splits(
     candidates: list[segment.Group],
     count: int,
     pairs: list[tuple[int, int]],
-    splits: dict[int, tuple[segment.Group, segment.Group]],
+    splits: dict[int, list[tuple[int, int]]],
     inputs: np.ndarray,
     probabilities: np.ndarray,
 ) -> tuple[list[segment.Group], int, list[tuple[int, int]], np.ndarray, np.ndarray]:
-    """Replace each wide shape by its two halves where both read as digits, and as two digits more surely than the
-    whole reads as one. Rows hold the `count` groups, one union per pair, then two halves per split in the order of `splits`.
-    Returns the rows reordered as groups (halves in place) then unions, the new group count and the pairs' new indices.
+    """Replace each shape the touching detector took for two digits by the parts of its best cut (the one whose
+    less sure part reads most surely) where both parts read as digits surely. Rows hold the `count` groups, one union
+    per pair, then each cut's two parts (`splits` gives their rows). Returns the rows reordered as groups (parts in
+    place) then unions, the new group count and the pairs' new indices.
     """
-    halves_row = count + len(pairs)
     kept: dict[int, list[int]] = {}
-    for index in splits:
-        left, right = halves_row, halves_row + 1
-        halves_row += 2
-        left_sure, right_sure = probabilities[left].max(), probabilities[right].max()
-        whole_sure = probabilities[index].max()
-        if whole_sure < SURE_OF_ONE and min(left_sure, right_sure) >= MIN_CONFIDENCE and left_sure * right_sure > whole_sure:
+    for index, ways in splits.items():
+        left, right = max(ways, key=lambda way: min(probabilities[way[0]].max(), probabilities[way[1]].max()))
+        if min(probabilities[left].max(), probabilities[right].max()) >= HALF_SURE:
             kept[index] = [left, right]
     group_rows = [row for index in range(count) for row in kept.get(index, [index])]
     position = {row: at for at, row in enumerate(group_rows)}

@@ -28,7 +28,6 @@ PAGE_SEED = 0.45  # of the digits' height: pieces at least this tall are digits 
 PAGE_REACH = 0.15  # of the digits' height: a smaller piece this close to a large one may be part of its digit
 BROKEN_INK = 0.3  # of the median digit's ink: small pieces that together hold this much may be one broken digit
 WITH_TAIL = 1.4  # of the digits' height: a digit with a piece of its own (a 2's long base) is no wider than this
-SPLIT_ASPECT = 1.05  # a shape wider than it is tall may be two digits written touching
 CROP_TYPICAL = 0.75  # the stroke's darkness at this quantile counts as full ink when a page's digit is cropped
 
 
@@ -307,28 +306,6 @@ def crop_group(ink: InkMap, labels: np.ndarray, group: Group) -> np.ndarray:
         return np.minimum(darkness * np.float32(1.0 / max(typical, 1e-6)), np.float32(1.0))
     own = cv2.dilate(own, np.ones((3, 3), np.uint8))  # keep the soft edge pixels around the thresholded stroke
     return ink.ink[window] * own
-
-
-def split_candidates(ink: InkMap, labels: np.ndarray, group: Group) -> tuple[Group, Group] | None:
-    """Two digits written touching, as one shape: its left and right parts, cut at the column with the least ink
-    in the middle half; None for shapes narrower than SPLIT_ASPECT of their height. Only the recognizer can tell
-    whether the shape is one wide digit or two, so it reads both ways.
-    """
-    if group.width < SPLIT_ASPECT * group.height or group.width < 6:
-        return None
-    own = crop_group(ink, labels, group) > 0  # (h, w) bool, the group's box
-    columns = own.sum(axis=0)
-    start, stop = group.width // 4, group.width - group.width // 4
-    emptiest = np.flatnonzero(columns[start:stop] == columns[start:stop].min())
-    cut = start + int(emptiest[len(emptiest) // 2])  # the middle one of the emptiest columns
-    parts = []
-    for x0, x1 in ((0, cut), (cut, group.width)):
-        rows = np.flatnonzero(own[:, x0:x1].any(axis=1))
-        if len(rows) == 0:
-            return None
-        area = int(own[:, x0:x1].sum())
-        parts.append(Group(list(group.labels), group.x0 + x0, group.y0 + int(rows[0]), group.x0 + x1, group.y0 + int(rows[-1]) + 1, area))
-    return parts[0], parts[1]
 
 
 def single_digit_input(image: np.ndarray) -> np.ndarray | None:

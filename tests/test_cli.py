@@ -18,7 +18,7 @@ from core.cli import main
 from core.config import parameters
 from core.model import SHIPPED_MODEL, read_card
 
-COMMANDS = ["train", "personalize", "evaluate", "predict", "info", "measure", "bench"]
+COMMANDS = ["train", "personalize", "touching", "evaluate", "predict", "info", "measure", "bench"]
 SINGLE_DIGITS = (0, 1, 2)  # indices of MNIST test digits written to PNG files
 ROW_DIGITS = (3, 4, 5, 6)
 
