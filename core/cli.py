@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
 
     touching = commands.add_parser("touching", help="Train the detector that tells one digit from two written touching.")
     touching.add_argument("--output", type=Path, help="Where to save it (default: the shipped models/touching.keras).")
-    touching.add_argument("--seed", type=int, default=0, help="The same seed gives the same detector.")
+    touching.add_argument("--seed", type=int, default=0, help="Seeds the examples made and the network's first weights.")
     touching.add_argument("--json", action="store_true", help="Print one JSON object.")
     touching.set_defaults(run=_touching)
 
