@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     touching = commands.add_parser("touching", help="Train the detector that tells one digit from two written touching.")
     touching.add_argument("--output", type=Path, help="Where to save it (default: the shipped models/touching.keras).")
     touching.add_argument("--seed", type=int, default=0, help="Seeds the examples made and the network's first weights.")
+    touching.add_argument("--examples", type=int, default=80_000, help="Shapes made of MNIST training digits (default 80,000).")
+    touching.add_argument("--frames", type=int, default=1_500, help="Webcam frames whose shapes are added (default 1,500).")
+    touching.add_argument("--epochs", type=int, default=6, help="Passes over the examples (default 6).")
     touching.add_argument("--json", action="store_true", help="Print one JSON object.")
     touching.set_defaults(run=_touching)
 
@@ -148,8 +151,12 @@ def _touching(args: argparse.Namespace) -> int:
     from core.touching import TOUCHING_MODEL, save_detector, train_detector
 
     began = time.perf_counter()
-    model, accuracy = train_detector(load_mnist(), seed=args.seed)
-    path = save_detector(model, args.output or TOUCHING_MODEL)
+    if min(args.examples, args.epochs) < 1 or args.frames < 0:
+        raise ValueError("--examples and --epochs must be at least 1, and --frames at least 0.")
+    model, accuracy = train_detector(load_mnist(), seed=args.seed, count=args.examples, frames=args.frames, epochs=args.epochs)
+    output = args.output or TOUCHING_MODEL
+    # The shipped detector's light runtime copy is committed beside the shipped models; another one goes beside it.
+    path = save_detector(model, output, runtime_dir=None if output == TOUCHING_MODEL else output.parent / "serving")
     summary = {"path": str(path), "held_out_accuracy": round(accuracy, 4), "seconds": round(time.perf_counter() - began, 1)}
     if args.json:
         print(json.dumps(summary))

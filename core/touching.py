@@ -3,8 +3,9 @@
 A digit network trained on single digits reads two touching digits as one digit, and reads either half of a
 single digit as a digit, both surely: it cannot decide whether a shape is one digit or two. This network was
 trained for that question alone, on MNIST *training* digits laid side by side until they touch or overlap, against
-single digits (wide ones too), all laid out by the recognizer's own `to_mnist`. The cut follows the path from top
-to bottom that crosses the least ink, so two slanted digits that overlap left to right are parted along the gap.
+single digits (wide ones too), all laid out by the recognizer's own `to_mnist`. A shape it calls two is cut along
+the paths from top to bottom that cross the least ink, so two slanted digits that overlap left to right are parted
+along their gap, and the recognizer keeps the cut whose parts it reads most surely.
 """
 
 from __future__ import annotations

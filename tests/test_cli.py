@@ -263,3 +263,23 @@ def test_personalize_answers_a_missing_folder_in_one_line(mnist, tmp_path):
     assert run.returncode == 2
     assert len(error_lines(run.stderr)) == 1 and "no such folder" in error_lines(run.stderr)[0]
     assert not (tmp_path / "p.keras").exists()
+
+
+def test_touching_trains_a_detector_and_saves_it_with_its_light_copy_beside_it(mnist, tmp_path):
+    output = tmp_path / "detector" / "touching.keras"
+    run = run_cli(
+        "touching", "--examples", "300", "--frames", "1", "--epochs", "1", "--output", str(output), "--json", mnist_path=mnist.source
+    )
+
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout.strip().splitlines()[-1])
+    assert summary["path"] == str(output) and 0.0 <= summary["held_out_accuracy"] <= 1.0
+    assert output.is_file() and len(list((output.parent / "serving").glob("*.tflite"))) == 1
+
+
+def test_touching_answers_a_bad_count_in_one_line(mnist, tmp_path):
+    run = run_cli("touching", "--examples", "0", "--output", str(tmp_path / "t.keras"), mnist_path=mnist.source)
+
+    assert run.returncode == 2
+    assert len(error_lines(run.stderr)) == 1 and "--examples" in error_lines(run.stderr)[0]
+    assert not (tmp_path / "t.keras").exists()
