@@ -156,7 +156,7 @@ def _touching(args: argparse.Namespace) -> int:
     model, accuracy = train_detector(load_mnist(), seed=args.seed, count=args.examples, frames=args.frames, epochs=args.epochs)
     output = args.output or TOUCHING_MODEL
     # The shipped detector's light runtime copy is committed beside the shipped models; another one goes beside it.
-    path = save_detector(model, output, runtime_dir=None if output == TOUCHING_MODEL else output.parent / "serving")
+    path = save_detector(model, output, runtime_dir=None if output == TOUCHING_MODEL else output.parent / "serving", accuracy=accuracy)
     summary = {"path": str(path), "held_out_accuracy": round(accuracy, 4), "seconds": round(time.perf_counter() - began, 1)}
     if args.json:
         print(json.dumps(summary))

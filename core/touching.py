@@ -135,8 +135,9 @@ def two_ways(ink: InkMap, labels: np.ndarray, group: Group) -> list[tuple[Group,
 
 
 def _box(pixels: np.ndarray) -> tuple[int, int, int, int]:
-    ys, xs = np.nonzero(pixels)
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    """(x0, y0, x1, y1) of the true pixels of a non-empty (h, w) bool array, ends exclusive."""
+    x, y, width, height = cv2.boundingRect(pixels.astype(np.uint8))
+    return x, y, x + width, y + height
 
 
 # --- Examples -----------------------------------------------------------------------------------------------------
@@ -163,17 +164,19 @@ def _upright(digit: np.ndarray, rng: np.random.Generator, aspect: float) -> np.n
     height = HEIGHT * rng.uniform(0.85, 1.15)
     if rng.random() < PEN_SHARE:
         kind = PEN_KINDS[rng.integers(len(PEN_KINDS))]
-        crop = pen_digit(digit, height, random_pen(kind, height, rng), rng)
-        ys, xs = np.nonzero(crop > 0.1 * max(float(crop.max()), 1e-6))
-        if len(ys):
-            crop = crop[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
-            size = (max(1, round(crop.shape[1] * aspect)), crop.shape[0])
-            return cv2.resize(crop, size, interpolation=cv2.INTER_LINEAR)
-    ys, xs = np.nonzero(digit > 30)
-    crop = digit[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.float32) / 255.0
-    factor = height / crop.shape[0]
-    size = (max(1, round(crop.shape[1] * factor * aspect)), max(1, round(height)))
+        drawn = pen_digit(digit, height, random_pen(kind, height, rng), rng)
+        if drawn.max() > 0:
+            crop = _tight(drawn, drawn > 0.1 * float(drawn.max()))
+            return cv2.resize(crop, (max(1, round(crop.shape[1] * aspect)), crop.shape[0]), interpolation=cv2.INTER_LINEAR)
+    crop = _tight(digit, digit > 30).astype(np.float32) / 255.0
+    size = (max(1, round(crop.shape[1] * height / crop.shape[0] * aspect)), max(1, round(height)))
     return cv2.resize(crop, size, interpolation=cv2.INTER_LINEAR)
+
+
+def _tight(image: np.ndarray, inked: np.ndarray) -> np.ndarray:
+    """`image` cropped to the box of its `inked` pixels."""
+    x0, y0, x1, y1 = _box(inked)
+    return image[y0:y1, x0:x1]
 
 
 def _side_by_side(left: np.ndarray, right: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -264,25 +267,21 @@ def train_detector(data: Mnist, seed: int = 0, count: int = 80_000, frames: int 
     return model, accuracy
 
 
-def save_detector(model: keras.Model, path: str | Path, runtime_dir: Path | None = None) -> Path:
-    """Save the .keras file atomically and its LiteRT copy, keyed by the file's hash, in `runtime_dir` (by default
-    beside the shipped models, where `detector` looks for it)."""
-    import os
-    import tempfile
-
+def save_detector(model: keras.Model, path: str | Path, runtime_dir: Path | None = None, accuracy: float | None = None) -> Path:
+    """Save the .keras file with its card (`core.model.save_model`: atomic, without the optimizer's state) and its
+    LiteRT copy, keyed by the file's hash, in `runtime_dir` (by default beside the shipped models, where `detector`
+    looks for it). `accuracy`: on shapes of MNIST test digits, written in the card."""
     from core import serving
+    from core.model import save_model
+    from core.modelfile import ModelCard
 
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    bare = build_detector()  # the weights without the optimizer's state: a third of the file
-    bare.set_weights(model.get_weights())
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".keras", dir=target.parent)
-    os.close(handle)
-    bare.save(temporary)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes the file private; a model is an ordinary file
-    os.replace(temporary, target)
+    card = ModelCard(
+        name="touching",
+        metrics={} if accuracy is None else {"held_out_accuracy": round(accuracy, 4)},
+        parameters=int(model.count_params()),
+        notes="One digit or two: (28, 28, 1) shapes laid out by to_mnist -> (one, two) probabilities.",
+    )
+    target = save_model(model, card, path)
     runtime = (runtime_dir or serving.SHIPPED_RUNTIME_DIR) / f"{serving.file_key(target)}.tflite"
     serving._write_atomically(runtime, serving.export_litert(model))
     return target
