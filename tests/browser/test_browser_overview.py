@@ -5,18 +5,32 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from conftest import WAIT_MS
+
 pytestmark = pytest.mark.browser
 
 TOUR = ["Draw", "Webcam", "Train", "Evaluate"]
 URLS = {"Home": "", "Draw": "draw", "Webcam": "webcam", "Train": "train", "Evaluate": "evaluate"}
 
 
+METRICS = ["Accuracy", "Loss", "Test images", "Mistakes"]
+SHOWN_METRICS = """labels => {
+    const shown = {};
+    for (const metric of document.querySelectorAll(".st-key-eval-metrics [data-testid='stMetric']")) {
+        const label = metric.querySelector("[data-testid='stMetricLabel']");
+        const value = metric.querySelector("[data-testid='stMetricValue']");
+        if (label && value) shown[label.innerText.trim()] = value.innerText.trim();
+    }
+    return labels.every(label => label in shown) ? shown : null;
+}"""
+
+
 def metrics(app) -> dict[str, str]:
-    """Evaluate's headline numbers by label, as shown."""
-    shown = {}
-    for metric in app.keyed("eval-metrics").get_by_test_id("stMetric").all():
-        shown[metric.get_by_test_id("stMetricLabel").inner_text().strip()] = metric.get_by_test_id("stMetricValue").inner_text().strip()
-    return shown
+    """Evaluate's headline numbers by label, as shown: read in one snapshot once all four are on the page.
+
+    Reading them one element at a time raced a rerun that redrew the row between two reads (a CI run lost "Mistakes").
+    """
+    return app.page.wait_for_function(SHOWN_METRICS, arg=METRICS, timeout=WAIT_MS).json_value()
 
 
 def as_count(text: str) -> int:
