@@ -26,6 +26,9 @@ PAGE_BORDER = 0.03  # of a page's longer side: shapes this close to the frame's 
 PAGE_SHORTEST = 0.55  # of the digits' height: shorter shapes on a page are not digits
 PAGE_SEED = 0.45  # of the digits' height: pieces at least this tall are digits or large parts of one
 PAGE_REACH = 0.15  # of the digits' height: a smaller piece this close to a large one may be part of its digit
+# Pieces of a digit the pen broke all over (faint pencil), none of them a seed, join each other across gaps up to
+# BROKEN_REACH of the digits' height: wider than PAGE_REACH, since a faint stroke breaks in longer gaps than a clear one.
+BROKEN_REACH = 0.35
 BROKEN_INK = 0.3  # of the median digit's ink: small pieces that together hold this much may be one broken digit
 WITH_TAIL = 1.4  # of the digits' height: a digit with a piece of its own (a 2's long base) is no wider than this
 CROP_TYPICAL = 0.75  # the stroke's darkness at this quantile counts as full ink when a page's digit is cropped
@@ -228,7 +231,7 @@ def _broken_digits(pieces: list[Group], digit_height: int, typical_area: float) 
     # Every pair's gap at once (as `gap`): there can be tens of pieces of noise.
     across = np.maximum(np.maximum.outer(boxes[:, 0], boxes[:, 0]) - np.minimum.outer(boxes[:, 2], boxes[:, 2]), 0.0)
     down = np.maximum(np.maximum.outer(boxes[:, 1], boxes[:, 1]) - np.minimum.outer(boxes[:, 3], boxes[:, 3]), 0.0)
-    close = np.hypot(across, down) <= PAGE_REACH * digit_height
+    close = np.hypot(across, down) <= BROKEN_REACH * digit_height
     linked = close | np.eye(len(pieces), dtype=bool)
     while not np.array_equal(grown := (linked.astype(np.int32) @ linked.astype(np.int32)) > 0, linked):
         linked = grown  # pieces joined through others: each row becomes its piece's whole cluster
