@@ -31,6 +31,7 @@ PAGE_REACH = 0.15  # of the digits' height: a smaller piece this close to a larg
 BROKEN_REACH = 0.35
 BROKEN_INK = 0.3  # of the median digit's ink: small pieces that together hold this much may be one broken digit
 WITH_TAIL = 1.4  # of the digits' height: a digit with a piece of its own (a 2's long base) is no wider than this
+ONE_PEN = 0.3  # of the other shapes' median darkness: a page's shape fainter than this is not written with their pen
 CROP_TYPICAL = 0.75  # the stroke's darkness at this quantile counts as full ink when a page's digit is cropped
 
 
@@ -161,7 +162,23 @@ def find_digit_groups(ink: InkMap, *, whole_image: bool = False) -> tuple[np.nda
         for group in groups
         if group.height >= shortest and _is_digit_like(group, tallest, largest) and not _is_texture(ink, labels, group)
     ]
+    if ink.lines_removed and len(groups) >= 2:
+        groups = _written_alike(ink, labels, groups)
     return labels, _reading_order(groups)
+
+
+def _written_alike(ink: InkMap, labels: np.ndarray, groups: list[Group]) -> list[Group]:
+    """Digits written together are written with one pen: a shape far fainter than the others (under ONE_PEN of
+    their median darkness) is a shadow's rim, a smudge or what is left of a printed line, not a digit."""
+    darkness = np.array(
+        [
+            np.median(
+                ink.ink[group.y0 : group.y1, group.x0 : group.x1][np.isin(labels[group.y0 : group.y1, group.x0 : group.x1], group.labels)]
+            )
+            for group in groups
+        ]
+    )
+    return [group for index, group in enumerate(groups) if darkness[index] >= ONE_PEN * np.median(np.delete(darkness, index))]
 
 
 def find_page_digits(ink: InkMap) -> tuple[InkMap, np.ndarray, list[Group]]:

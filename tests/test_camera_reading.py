@@ -291,3 +291,28 @@ class TestBlankPaper:
         wrong = misreads(recognizer, sample, blank=True)
 
         assert len(wrong) <= SAMPLE - READ_RIGHT, wrong
+
+
+class TestOnePen:
+    """Digits written together are written with one pen: a shape far fainter than the others on the page is not one."""
+
+    @staticmethod
+    def page(mnist, darkness: list[float]) -> InkMap:
+        """A page's ink map: MNIST test digits 0, 1, 2, ... 40 pixels tall in a row, each at its darkness."""
+        ink = np.zeros((120, 60 + 50 * len(darkness)), np.float32)
+        for index, level in enumerate(darkness):
+            digit = cv2.resize(mnist.x_test[index], (40, 40), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255
+            ink[40:80, 30 + 50 * index : 70 + 50 * index] = np.where(digit > 0.3, level, 0.0)
+        mask = np.where(ink > 0, 255, 0).astype(np.uint8)
+        return InkMap(ink=ink, mask=mask, scale=1.0, dark_ink=True, pieces=_label(mask), lines_removed=True)
+
+    def test_a_shape_far_fainter_than_the_digits_beside_it_is_dropped(self, mnist):
+        _, groups = segment.find_digit_groups(self.page(mnist, [0.6, 0.6, 0.1, 0.6]))
+
+        assert [group.x0 // 50 for group in groups] == [0, 1, 3]  # the third, a sixth as dark, is gone
+
+    @pytest.mark.parametrize("darkness", [[0.1, 0.1, 0.1, 0.1], [0.6, 0.3, 0.6, 0.25]])
+    def test_digits_all_faint_or_a_little_fainter_are_all_kept(self, mnist, darkness):
+        _, groups = segment.find_digit_groups(self.page(mnist, darkness))
+
+        assert len(groups) == 4
