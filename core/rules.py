@@ -63,20 +63,22 @@ def ones_on_printed_lines(ink: InkMap, labels: np.ndarray, pieces: list[Group], 
     if not tall or not pieces:
         return []
 
-    def darkness(group: Group) -> float:  # the median darkness of a piece's own ink
-        window = (slice(group.y0, group.y1), slice(group.x0, group.x1))
-        return float(np.median(ink.ink[window][np.isin(labels[window], group.labels)]))
-
-    typical = float(np.median([darkness(digit) for digit in tall]))
+    typical = float(np.median([median_darkness(ink, labels, digit) for digit in tall]))
     return [
         piece
         for piece in pieces
         if piece.height > piece.width
         and ONE_HEIGHTS[0] * digit_height <= piece.height <= ONE_HEIGHTS[1] * digit_height
         and any(beside(piece, digit, digit_height) for digit in tall)
-        and darkness(piece) >= ONE_DARKNESS * typical
+        and median_darkness(ink, labels, piece) >= ONE_DARKNESS * typical
         and not runs_on(ink, labels, piece)
     ]
+
+
+def median_darkness(ink: InkMap, labels: np.ndarray, group: Group) -> float:
+    """The median darkness of a group's own ink (its pieces' pixels in its box)."""
+    window = (slice(group.y0, group.y1), slice(group.x0, group.x1))
+    return float(np.median(ink.ink[window][np.isin(labels[window], group.labels)]))
 
 
 def runs_on(ink: InkMap, labels: np.ndarray, group: Group) -> bool:

@@ -8,7 +8,7 @@ import numpy as np
 from core.groups import Group, could_be_one, gap, is_fragment, side_by_side_part, union_of
 from core.paper import with_faint_ink_near
 from core.preprocess import Box, InkMap, _label, _quantiles, ink_map, to_mnist
-from core.rules import is_line_like, on_printed_lines, ones_on_printed_lines, remove_rules, runs_on
+from core.rules import is_line_like, median_darkness, on_printed_lines, ones_on_printed_lines, remove_rules, runs_on
 
 MIN_DIGIT_PIXELS = 12  # at working resolution; smaller groups are specks
 MIN_DIGIT_HEIGHT = 8  # pixels; with MIN_DIGIT_FRACTION of the image's shorter side, the smallest digit `read` accepts
@@ -170,14 +170,7 @@ def find_digit_groups(ink: InkMap, *, whole_image: bool = False) -> tuple[np.nda
 def _written_alike(ink: InkMap, labels: np.ndarray, groups: list[Group]) -> list[Group]:
     """Digits written together are written with one pen: a shape far fainter than the others (under ONE_PEN of
     their median darkness) is a shadow's rim, a smudge or what is left of a printed line, not a digit."""
-    darkness = np.array(
-        [
-            np.median(
-                ink.ink[group.y0 : group.y1, group.x0 : group.x1][np.isin(labels[group.y0 : group.y1, group.x0 : group.x1], group.labels)]
-            )
-            for group in groups
-        ]
-    )
+    darkness = np.array([median_darkness(ink, labels, group) for group in groups])
     return [group for index, group in enumerate(groups) if darkness[index] >= ONE_PEN * np.median(np.delete(darkness, index))]
 
 
