@@ -13,9 +13,11 @@ from tabulate import tabulate
 
 from benchmarks.devsets import load_semeion, load_usps
 from core.camera import EVALUATION_SEED, CameraFrame, camera_frames
+from core.clips import camera_clips
 from core.data import load_mnist
 from core.evaluate import expected_calibration_error
 from core.inference import MIN_CONFIDENCE, Recognizer
+from core.live import STEADY_FRAMES, LiveReader
 from core.synth import frames_from_digits
 
 # The conditions the realistic benchmark reports separately, each with its values in display order.
@@ -80,12 +82,45 @@ def frame_scores(recognizer: Recognizer, count: int, seed: int = 0) -> dict[str,
 def realistic_frames(count: int, seed: int = EVALUATION_SEED) -> list[CameraFrame]:
     """The honest camera benchmark: pen handwriting redrawn from MNIST test and USPS test digits (real writers the
     model never trained on) on notebook paper, through a webcam."""
+    return camera_frames(realistic_sources(), count, seed=seed)
+
+
+def realistic_clips(count: int, seed: int = EVALUATION_SEED) -> list[list[CameraFrame]]:
+    """Half-second webcam clips of a hand holding such a sheet (`core.clips`), for the live readout."""
+    return camera_clips(realistic_sources(), count, seed=seed)
+
+
+def realistic_sources() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """MNIST test and USPS test digits, white ink on black, USPS repeated to a third of the draws."""
     data = load_mnist()
     usps_images, usps_labels = load_usps("test")
     sources = {"mnist": (data.x_test, data.y_test), "usps": (255 - usps_images, usps_labels)}  # both white ink on black
     # USPS is a fifth of the test digits; give it a third of the frames, so both sources are measured on many.
     sources["usps"] = (np.tile(sources["usps"][0], (2, 1, 1))[: len(data.x_test) // 2], np.tile(usps_labels, 2)[: len(data.x_test) // 2])
-    return camera_frames(sources, count, seed=seed)
+    return sources
+
+
+def live_scores(recognizer: Recognizer, clips: list[list[CameraFrame]]) -> dict[str, Any]:
+    """Exact-number accuracy of the Webcam page's readout (`core.live.LiveReader`) on clips, against its frames alone.
+
+    The readout is scored after every frame from the STEADY_FRAMES-th of each clip on, when its window is full.
+    """
+    alone, steady = [], []
+    for clip in clips:
+        reader = LiveReader(recognizer)
+        for index, frame in enumerate(clip):
+            reader.process(frame.image)
+            readout = reader.readout()
+            alone.append(readout.latest == frame.number)
+            if index + 1 >= STEADY_FRAMES:
+                steady.append(readout.number == frame.number)
+    return {
+        "clips": len(clips),
+        "frames_per_clip": len(clips[0]) if clips else 0,
+        "frame_alone_exact_number_accuracy": float(np.mean(alone)) if alone else 0.0,
+        "readout_exact_number_accuracy": float(np.mean(steady)) if steady else 0.0,
+        "readout_scored": len(steady),
+    }
 
 
 def _condition(frame: CameraFrame, name: str) -> object:
@@ -129,7 +164,11 @@ def condition_table(frames: list[CameraFrame], right: np.ndarray) -> dict[str, d
 
 
 def measure(
-    model_path: str | os.PathLike[str], frames: int = 500, realistic: int = 500, baseline: Callable[[np.ndarray], list[str]] | None = None
+    model_path: str | os.PathLike[str],
+    frames: int = 500,
+    realistic: int = 500,
+    baseline: Callable[[np.ndarray], list[str]] | None = None,
+    clips: int = 100,
 ) -> dict[str, Any]:
     """All robustness figures for one model; `baseline` reads the realistic frames with another method (today's)."""
     recognizer = Recognizer.load(model_path)
@@ -141,6 +180,7 @@ def measure(
         "semeion": devset_scores(recognizer, semeion_images, semeion_labels),
         "camera_frames": frame_scores(recognizer, frames) if frames else None,
         "realistic_frames": None,
+        "live_clips": live_scores(recognizer, realistic_clips(clips)) if clips else None,
     }
     if realistic:
         made = realistic_frames(realistic)
@@ -200,6 +240,14 @@ def report_table(results: dict[str, Any]) -> str:
             for value, row in rows.items()
         ]
         lines.append(_markdown(conditions, ("condition", "value", "frames", "today's method", "ours")))
+    live = results.get("live_clips")
+    if live:
+        lines += [
+            "",
+            f"live readout on {live['clips']} clips of {live['frames_per_clip']} frames (a hand holding such a sheet, seed "
+            f"{EVALUATION_SEED}): exact number {live['readout_exact_number_accuracy']:.2%} of {live['readout_scored']} readouts "
+            f"(each frame alone {live['frame_alone_exact_number_accuracy']:.2%})",
+        ]
     return "\n".join(lines)
 
 

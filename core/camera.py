@@ -8,17 +8,17 @@ sensor, sensor noise, a white-balance tint and JPEG compression.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 
+from core.notebook import PAPER_KINDS, PaperKind, sheet_of_paper
 from core.pens import PEN_KINDS, PenKind, draw_digit, random_pen, skeleton_segments
 
 FRAME_WIDTH, FRAME_HEIGHT = 640, 480
-PaperKind = Literal["plain", "squared", "ruled"]
-PAPER_KINDS: tuple[PaperKind, ...] = ("plain", "squared", "ruled")
 BlurKind = Literal["sharp", "defocus", "motion"]
 BLUR_KINDS: tuple[BlurKind, ...] = ("sharp", "defocus", "motion")
 EVALUATION_SEED = 20261201  # the frames every figure is reported on; never tune on this seed
@@ -50,59 +50,6 @@ class CameraFrame:
     # Where the pen went in the frame, before lighting, blur and the sensor: (480, 640) uint8, 255 = fully covered.
     # Only made on request (`with_ink`): it is the answer an ink finder is trained and checked against.
     ink: np.ndarray | None = field(default=None, repr=False, compare=False)
-
-
-# --- Paper --------------------------------------------------------------------------------------------------------
-
-
-def _paper_colour(rng: np.random.Generator) -> np.ndarray:
-    """White, off-white, or tinted paper (cream, light yellow, light blue, recycled grey).  -> (3,) RGB."""
-    choice = rng.integers(0, 4)
-    if choice == 0:
-        base = np.array([0.95, 0.95, 0.94])
-    elif choice == 1:
-        base = np.array([0.94, 0.92, 0.86])  # off-white, cream
-    elif choice == 2:
-        base = np.array([rng.choice([0.97, 0.88]), rng.choice([0.95, 0.93]), rng.choice([0.80, 0.96])])  # yellow or blue tint
-    else:
-        base = np.full(3, rng.uniform(0.82, 0.9))  # recycled grey
-    return (base * rng.uniform(0.93, 1.02)).clip(0, 1).astype(np.float32)
-
-
-def _sheet(rng: np.random.Generator, kind: PaperKind, shape: tuple[int, int], pixels_per_mm: float) -> np.ndarray:
-    """A sheet's albedo with fibre texture and its printed lines.  -> (H, W, 3) float32 RGB in [0, 1]."""
-    height, width = shape
-    colour = _paper_colour(rng)
-    fibres = cv2.GaussianBlur(rng.normal(0, 1, shape).astype(np.float32), (0, 0), 1.5) * rng.uniform(0.005, 0.02)
-    sheet = np.clip(colour[None, None, :] + fibres[..., None], 0, 1)
-    if kind == "plain":
-        return sheet
-    line_colour = np.array(
-        rng.choice([(0.55, 0.72, 0.90), (0.65, 0.80, 0.92), (0.60, 0.62, 0.65), (0.72, 0.74, 0.76)]), np.float32
-    )  # light blue, paler blue, grey, pale grey
-    strength = rng.uniform(0.5, 1.0)  # how strongly the lines are printed
-    line_width = max(1, round(rng.uniform(0.1, 0.25) * pixels_per_mm))  # printed lines are 0.1-0.25 mm
-    lines = np.zeros(shape, np.float32)
-    if kind == "squared":
-        spacing = rng.uniform(4.0, 6.0) * pixels_per_mm  # 4-6 mm squares
-        offset_x, offset_y = rng.uniform(0, spacing, 2)
-        for x in np.arange(offset_x, width, spacing):
-            cv2.line(lines, (round(x), 0), (round(x), height), 1.0, line_width, cv2.LINE_AA)
-        for y in np.arange(offset_y, height, spacing):
-            cv2.line(lines, (0, round(y)), (width, round(y)), 1.0, line_width, cv2.LINE_AA)
-    else:
-        spacing = rng.uniform(7.0, 9.0) * pixels_per_mm  # ruled lines 7-9 mm apart
-        for y in np.arange(rng.uniform(0, spacing), height, spacing):
-            cv2.line(lines, (0, round(y)), (width, round(y)), 1.0, line_width, cv2.LINE_AA)
-    lines *= strength
-    sheet = sheet * (1 - lines[..., None] * (1 - line_colour[None, None, :]))
-    if kind == "ruled" and rng.random() < 0.7:
-        margin = np.zeros(shape, np.float32)
-        x = round(rng.uniform(0.03, 0.2) * width)
-        cv2.line(margin, (x, 0), (x, height), 1.0, max(1, line_width), cv2.LINE_AA)
-        red = np.array([0.90, 0.35, 0.40], np.float32)
-        sheet = sheet * (1 - margin[..., None] * (1 - red[None, None, :]))
-    return sheet.astype(np.float32)
 
 
 # --- Layout -------------------------------------------------------------------------------------------------------
@@ -239,7 +186,15 @@ def _blur(rng: np.random.Generator, image: np.ndarray) -> tuple[np.ndarray, Blur
 # --- Frames -------------------------------------------------------------------------------------------------------
 
 
-def camera_frame(
+def camera_frame(digits: list[np.ndarray], labels: list[int], rng: np.random.Generator, **conditions: Any) -> CameraFrame:
+    """One webcam frame of `digits` (scans, white ink on black, any size) handwritten on a sheet.
+
+    `conditions` (ink, paper, rows, source, with_ink) are `written`'s. The number reads row by row, left to right.
+    """
+    return shoot(written(digits, labels, rng, **conditions), rng, rng)
+
+
+def written(
     digits: list[np.ndarray],
     labels: list[int],
     rng: np.random.Generator,
@@ -249,11 +204,8 @@ def camera_frame(
     rows: int | None = None,
     source: str = "mnist",
     with_ink: bool = False,
-) -> CameraFrame:
-    """One webcam frame of `digits` (scans, white ink on black, any size) handwritten on a sheet.
-
-    Conditions left as None are drawn at random. The number reads row by row, left to right.
-    """
+) -> Scene:
+    """`digits` handwritten on a sheet held before the camera. Conditions left as None are drawn at random."""
     ink = ink or PEN_KINDS[int(rng.choice(3, p=[0.45, 0.2, 0.35]))]
     paper = paper or PAPER_KINDS[int(rng.choice(3, p=[0.3, 0.4, 0.3]))]
     rows = rows or (2 if len(digits) >= 2 and rng.random() < 0.3 else 1)
@@ -273,7 +225,7 @@ def camera_frame(
     else:
         raise RuntimeError("Could not place the digits inside the frame.")
     pixels_per_mm = height / rng.uniform(6, 14)  # a digit written 6-14 mm tall
-    sheet = _sheet(rng, paper, sheet_shape, pixels_per_mm)
+    sheet = sheet_of_paper(rng, paper, sheet_shape, pixels_per_mm)
     film = np.ones_like(sheet)  # what the ink lets through, per channel
     covered = np.zeros(sheet_shape, np.float32)  # how much of each pixel the pen covers, whatever its colour
     ink_boxes = []  # each digit's ink on the sheet: (x, y, w, h)
@@ -293,15 +245,50 @@ def camera_frame(
             (x + int(inked_x.min()), y + int(inked_y.min()), int(np.ptp(inked_x)) + 1, int(np.ptp(inked_y)) + 1) if inked else (x, y, 1, 1)
         )
     sheet *= film
+    per_row = [[str(label) for label, row in zip(labels, row_of, strict=True) if row == r] for r in range(rows)]
+    number = " ".join("".join(row) for row in per_row if row)
+    return Scene(
+        sheet, homography, number, ink, paper, rows, tilt, source, height, tuple(boxes), tuple(ink_boxes), covered if with_ink else None
+    )
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A sheet with digits written on it, held before the camera: everything a frame shows before the camera's own
+    choices (desk, thumb, light, blur, sensor)."""
+
+    sheet: np.ndarray = field(repr=False)  # (H, W, 3) float32 RGB: the paper's albedo under the ink
+    homography: np.ndarray = field(repr=False)  # sheet -> frame
+    number: str
+    ink: PenKind
+    paper: PaperKind
+    rows: int
+    tilt: float
+    source: str
+    digit_height: int
+    cells: tuple[tuple[int, int, int, int], ...]  # each digit's cell in the frame, kept clear of a thumb
+    ink_boxes: tuple[tuple[int, int, int, int], ...]  # each digit's ink on the sheet
+    covered: np.ndarray | None = field(default=None, repr=False)  # (H, W) float32: where the pen went, if asked for
+
+
+def shoot(scene: Scene, rng: np.random.Generator, sensor: np.random.Generator, homography: np.ndarray | None = None) -> CameraFrame:
+    """`scene` through a webcam: the desk, a thumb, light, blur and the sensor drawn from `rng`, the sensor's noise
+    and JPEG quality from `sensor` (the same generator for a single frame; a fresh one per frame of a video).
+    `homography` moves the sheet (a hand holding it) instead of the scene's own."""
+    homography = scene.homography if homography is None else homography
     ink_seen = None
-    if with_ink:  # where the pen went, as the camera sees the sheet
-        ink_seen = cv2.warpPerspective((covered * 255).astype(np.uint8), homography, (FRAME_WIDTH, FRAME_HEIGHT), flags=cv2.INTER_AREA)
+    if scene.covered is not None:  # where the pen went, as the camera sees the sheet
+        ink_seen = cv2.warpPerspective(
+            (scene.covered * 255).astype(np.uint8), homography, (FRAME_WIDTH, FRAME_HEIGHT), flags=cv2.INTER_AREA
+        )
     desk = _desk(rng)
-    warped = cv2.warpPerspective(sheet, homography, (FRAME_WIDTH, FRAME_HEIGHT), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
-    on_sheet = cv2.warpPerspective(np.ones(sheet_shape, np.float32), homography, (FRAME_WIDTH, FRAME_HEIGHT), flags=cv2.INTER_LINEAR)
+    warped = cv2.warpPerspective(scene.sheet, homography, (FRAME_WIDTH, FRAME_HEIGHT), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+    on_sheet = cv2.warpPerspective(
+        np.ones(scene.sheet.shape[:2], np.float32), homography, (FRAME_WIDTH, FRAME_HEIGHT), flags=cv2.INTER_LINEAR
+    )
     image = warped * on_sheet[..., None] + desk * (1 - on_sheet[..., None])
     desk_visible = bool((on_sheet < 0.5).mean() > 0.01)
-    thumb = rng.random() < 0.35 and _thumb(rng, image, list(boxes))
+    thumb = rng.random() < 0.35 and _thumb(rng, image, list(scene.cells))
     image *= _lighting(rng)[..., None]
     image, blur = _blur(rng, image)
     low_resolution = bool(rng.random() < 0.3)
@@ -309,14 +296,24 @@ def camera_frame(
         small = cv2.resize(image, (FRAME_WIDTH // 2, FRAME_HEIGHT // 2), interpolation=cv2.INTER_AREA)
         image = cv2.resize(small, (FRAME_WIDTH, FRAME_HEIGHT), interpolation=cv2.INTER_LINEAR)
     image *= (1 + rng.uniform(-0.1, 0.1, 3)).astype(np.float32)[None, None, :]  # white balance
-    image += rng.normal(0, rng.uniform(0.005, 0.03), image.shape).astype(np.float32)  # sensor noise
+    noise = rng.uniform(0.005, 0.03)
+    image += sensor.normal(0, noise, image.shape).astype(np.float32)  # sensor noise
     frame = cv2.cvtColor((np.clip(image, 0, 1) * 255).round().astype(np.uint8), cv2.COLOR_RGB2BGR)
-    encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(55, 91))])[1]
-    per_row = [[str(label) for label, row in zip(labels, row_of, strict=True) if row == r] for r in range(rows)]
-    number = " ".join("".join(row) for row in per_row if row)
-    conditions = Conditions(ink, paper, rows, blur, round(tilt, 1), desk_visible, bool(thumb), low_resolution, source, height)
-    seen = tuple(_seen_box(homography, box) for box in ink_boxes)
-    return CameraFrame(cv2.imdecode(encoded, cv2.IMREAD_COLOR), number, conditions, seen, ink_seen)
+    encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, int(sensor.integers(55, 91))])[1]
+    conditions = Conditions(
+        scene.ink,
+        scene.paper,
+        scene.rows,
+        blur,
+        round(scene.tilt, 1),
+        desk_visible,
+        bool(thumb),
+        low_resolution,
+        scene.source,
+        scene.digit_height,
+    )
+    seen = tuple(_seen_box(homography, box) for box in scene.ink_boxes)
+    return CameraFrame(cv2.imdecode(encoded, cv2.IMREAD_COLOR), scene.number, conditions, seen, ink_seen)
 
 
 def _seen_box(homography: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
@@ -342,15 +339,22 @@ def _frame_boxes(homography: np.ndarray, corners: list[tuple[int, int]], height:
 def camera_frames(
     sources: dict[str, tuple[np.ndarray, np.ndarray]], count: int, seed: int = EVALUATION_SEED, **conditions: object
 ) -> list[CameraFrame]:
-    """`count` frames of 1-7 digits. `sources` maps a name to (images (n, h, w) white ink on black, labels (n,));
-    each frame takes its digits from one source, in proportion to the sources' sizes."""
+    """`count` frames of 1-7 digits (`digit_draws`)."""
+    return [camera_frame(digits, labels, rng, source=name, **conditions) for name, digits, labels, rng in digit_draws(sources, count, seed)]
+
+
+def digit_draws(
+    sources: dict[str, tuple[np.ndarray, np.ndarray]], count: int, seed: int
+) -> Iterator[tuple[str, list[np.ndarray], list[int], np.random.Generator]]:
+    """`count` draws of 1-7 digits: (source's name, digits, labels, the generator to draw the rest of the frame from).
+
+    `sources` maps a name to (images (n, h, w) white ink on black, labels (n,)); each draw takes its digits from one
+    source, in proportion to the sources' sizes."""
     rng = np.random.default_rng(seed)
     names = list(sources)
     weights = np.array([len(sources[name][1]) for name in names], np.float64)
-    frames = []
     for _ in range(count):
         name = names[int(rng.choice(len(names), p=weights / weights.sum()))]
         images, labels = sources[name]
         chosen = rng.choice(len(images), size=int(rng.integers(1, 8)), replace=False)
-        frames.append(camera_frame([images[i] for i in chosen], [int(labels[i]) for i in chosen], rng, source=name, **conditions))  # type: ignore[arg-type]
-    return frames
+        yield name, [images[i] for i in chosen], [int(labels[i]) for i in chosen], rng

@@ -1,10 +1,11 @@
-"""Reading digits from a live video: per-frame reading, boxes drawn on the frame, a thread-safe readout and FPS."""
+"""Reading digits from a live video: per-frame reading, boxes drawn on the frame, a steady thread-safe readout and FPS."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -16,16 +17,31 @@ from core.inference import MIN_CONFIDENCE, Reading, Recognizer
 GREEN, GREY = (60, 200, 60), (160, 160, 160)
 INK = (0, 140, 255)  # BGR orange: stands out from the green boxes, blue squares and grey paper
 DIMMED = 0.4  # the frame's brightness under the ink it shows, so the ink found stands out from what was left out
+# The readout is the number read most often in the last STEADY_FRAMES frames (0.3 s at 30 fps) that were read within
+# STEADY_SECONDS: a frame misread now and then, as a faint stroke's pixels fall on either side of a threshold while
+# the hand moves the sheet, no longer makes the number flicker, and a new number shows within a few frames.
+STEADY_FRAMES = 9
+STEADY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
 class Readout:
     """What the page shows beside the video."""
 
-    number: str
-    confidences: tuple[float, ...]
+    number: str  # steadied over the last frames (`steady_number`)
+    confidences: tuple[float, ...]  # of the newest frame that read `number`
     fps: float
     milliseconds: float  # time to read the last frame
+    latest: str = ""  # what the last frame alone read
+
+
+def steady_number(numbers: Sequence[str]) -> str:
+    """The number read most often among `numbers` (oldest first, "" for no digit); a tie goes to the newest."""
+    if not numbers:
+        return ""
+    counts = Counter(numbers)
+    most = max(counts.values())
+    return next(number for number in reversed(numbers) if counts[number] == most)
 
 
 def draw_reading(image: np.ndarray, reading: Reading) -> np.ndarray:
@@ -64,6 +80,7 @@ class LiveReader:
         self._lock = threading.Lock()
         self._readout = Readout("", (), 0.0, 0.0)
         self._times: deque[float] = deque(maxlen=30)
+        self._recent: deque[tuple[float, Reading]] = deque(maxlen=STEADY_FRAMES)  # (time read, reading), newest last
 
     def process(self, frame: np.ndarray) -> np.ndarray:
         """Read one (H, W, 3) uint8 BGR frame and return it annotated; never raises into the video thread."""
@@ -81,8 +98,12 @@ class LiveReader:
             self._times.append(finished)
             span = self._times[-1] - self._times[0]
             fps = (len(self._times) - 1) / span if span > 0 else 0.0
-            confidences = tuple(round(digit.confidence, 3) for digit in reading.digits)
-            self._readout = Readout(reading.number, confidences, fps, (finished - started) * 1000)
+            self._recent.append((finished, reading))
+            recent = [read for when, read in self._recent if finished - when <= STEADY_SECONDS]
+            number = steady_number([read.number for read in recent])
+            shown = next(read for read in reversed(recent) if read.number == number)
+            confidences = tuple(round(digit.confidence, 3) for digit in shown.digits)
+            self._readout = Readout(number, confidences, fps, (finished - started) * 1000, reading.number)
         # The boxes are drawn on the frame as the camera gave it, or showing the ink found when `show_ink` is on.
         return draw_reading(frame if ink is None else draw_ink(frame, ink.mask), reading)
 

@@ -9,7 +9,7 @@ import av
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from core.live import LiveReader
+from core.live import STEADY_FRAMES, LiveReader
 from pages.ui import models, photos, webrtc
 from pages.ui.webrtc import ICE_SERVERS_VARIABLE, rtc_configuration, turn_configured
 
@@ -68,7 +68,11 @@ def show_readout() -> None:
         st.caption("Confidence " + ", ".join(f"{c:.0%}" for c in readout.confidences))
     else:
         st.caption("No digits in view.")
-    st.caption(f"{readout.fps:.1f} frames per second read; last frame took {readout.milliseconds:.0f} ms")
+    st.caption(
+        f"{readout.fps:.1f} frames per second read; last frame took {readout.milliseconds:.0f} ms. The number shown is "
+        f"the one read most often in the last {STEADY_FRAMES} frames"
+        + ("." if readout.latest == readout.number else f"; the last frame alone read {readout.latest or 'no digit'}.")
+    )
 
 
 with readout_column:

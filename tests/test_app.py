@@ -211,6 +211,19 @@ class TestWebcam:
         assert not np.array_equal(annotated.to_ndarray(format="bgr24"), photo)  # boxes and labels drawn on the frame
         assert NUMBER in at.get_by_key("webcam-number").markdown[0].value
 
+    def test_a_frame_misread_now_and_then_does_not_change_the_number_shown(self, webrtc, mnist):
+        import av
+
+        at = open_app(PAGES["Webcam"])
+        webrtc.return_value.state.playing = True
+        read_frame = webrtc.call_args.kwargs["video_frame_callback"]
+        for _ in range(2):
+            read_frame(av.VideoFrame.from_ndarray(photo_of_number(mnist, NUMBER), format="bgr24"))
+        read_frame(av.VideoFrame.from_ndarray(np.full((480, 640, 3), 235, np.uint8), format="bgr24"))  # the sheet lost a moment
+        at.run()
+        assert NUMBER in at.get_by_key("webcam-number").markdown[0].value
+        assert any("the last frame alone read no digit" in caption.value for caption in at.caption)
+
     def test_it_says_how_to_hold_the_sheet_and_offers_to_show_the_ink(self, webrtc):
         at = open_app(PAGES["Webcam"])
         assert any(caption.value.startswith("Hold the sheet flat and close") for caption in at.caption)

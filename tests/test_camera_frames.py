@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 
 import cv2
@@ -11,6 +12,7 @@ import pytest
 from benchmarks.camera_baseline import BASELINE_REF, baseline_readings
 from benchmarks.measure import CONDITION_VALUES, condition_table, realistic_scores
 from core.camera import FRAME_HEIGHT, FRAME_WIDTH, camera_frame, camera_frames
+from core.clips import camera_clips
 from core.pens import PEN_KINDS, pen_digit, random_pen, skeleton_segments
 from core.preprocess import stroke_width
 from core.synth import frames_from_digits
@@ -106,6 +108,42 @@ class TestCameraFrames:
                 frame = camera_frame(list(sources["mnist"][0][:2]), [0, 1], np.random.default_rng(3), ink=ink, paper=paper)
                 assert (frame.conditions.ink, frame.conditions.paper) == (ink, paper)
                 assert 40 <= frame.conditions.digit_height <= 140 and 0 <= frame.conditions.tilt <= 25
+
+
+class TestClips:
+    """A hand holding one sheet before the camera for half a second (`core.clips`)."""
+
+    @pytest.fixture(scope="class")
+    def clip(self, sources):
+        return camera_clips(sources, 1, seed=8, frames=6)[0]
+
+    def test_every_frame_shows_the_same_sheet_under_the_same_camera(self, clip):
+        assert len(clip) == 6
+        assert {frame.number for frame in clip} == {clip[0].number}
+        # the same thumb, light, blur and sensor for the whole clip (the desk may come into view as the sheet moves)
+        assert {dataclasses.replace(frame.conditions, desk=False) for frame in clip} == {
+            dataclasses.replace(clip[0].conditions, desk=False)
+        }
+
+    def test_frames_differ_and_the_sheet_moves_only_a_little(self, clip):
+        for before, after in zip(clip, clip[1:], strict=False):
+            assert not np.array_equal(before.image, after.image)  # new noise, new JPEG blocks, a hand that moved
+            for (x0, y0, _, _), (x1, y1, _, _) in zip(before.boxes, after.boxes, strict=True):
+                assert abs(x1 - x0) <= 8 and abs(y1 - y0) <= 8
+        first, last = np.array(clip[0].boxes), np.array(clip[-1].boxes)
+        assert np.abs(last[:, :2] - first[:, :2]).max() >= 1  # over the clip, the sheet has moved
+
+    def test_a_frame_of_a_clip_looks_like_a_single_frame(self, clip):
+        grey = [cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY).astype(np.float32) for frame in clip]
+        for frame, image in zip(clip, grey, strict=True):
+            for x, y, width, height in frame.boxes:
+                inside = image[y : y + height, x : x + width]
+                assert inside.min() < np.percentile(inside, 90) - 8  # the digits are in every frame
+
+    def test_the_same_seed_gives_the_same_clip(self, sources, clip):
+        again = camera_clips(sources, 1, seed=8, frames=6)[0]
+
+        assert all(np.array_equal(first.image, second.image) for first, second in zip(clip, again, strict=True))
 
 
 class TestScoring:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core import paper, segment
+from core import live, paper, segment
 from core.camera import camera_frame
-from core.live import DIMMED, INK, LiveReader, draw_ink
+from core.live import DIMMED, INK, STEADY_FRAMES, STEADY_SECONDS, LiveReader, draw_ink, steady_number
 
 NUMBER = "307"  # written with the first MNIST test image of each digit
 
@@ -100,3 +100,58 @@ def test_the_ink_shown_includes_the_faint_ink_found_beside_the_digits(recognizer
     shown = reader.process(image)
 
     assert painted(shown)[only_faint].mean() > 0.8
+
+
+class TestSteadyReadout:
+    """The readout is the number read most often over the last frames, so a frame misread now and then does not show."""
+
+    def test_the_number_read_most_often_wins(self):
+        assert steady_number(["761", "7614", "7614", "761", "7614"]) == "7614"
+
+    def test_a_tie_goes_to_the_newest(self):
+        assert steady_number(["12", "13", "13", "12"]) == "12"
+        assert steady_number(["12", "12", "13", "13"]) == "13"
+
+    def test_no_frames_read_nothing(self):
+        assert steady_number([]) == ""
+        assert steady_number(["", "", "5"]) == ""
+
+    @pytest.fixture
+    def clock(self, monkeypatch):
+        """The reader's clock, moved by hand: each frame is read at `clock[0]` seconds."""
+        now = [100.0]
+        monkeypatch.setattr(live.time, "perf_counter", lambda: now[0])
+        return now
+
+    def test_a_frame_that_reads_nothing_does_not_blank_the_number(self, recognizer, pen_on_squared_paper, clock):
+        reader = LiveReader(recognizer)
+        blank = np.full((480, 640, 3), 235, np.uint8)
+        for _ in range(3):
+            reader.process(pen_on_squared_paper.image)
+            clock[0] += 0.03
+        reader.process(blank)
+
+        readout = reader.readout()
+        assert (readout.number, readout.latest) == (pen_on_squared_paper.number, "")
+        assert len(readout.confidences) == len(NUMBER)  # the confidences of the newest frame that read the number
+
+    def test_a_sheet_taken_away_clears_the_number_within_a_few_frames(self, recognizer, pen_on_squared_paper, clock):
+        reader = LiveReader(recognizer)
+        for _ in range(STEADY_FRAMES):
+            reader.process(pen_on_squared_paper.image)
+            clock[0] += 0.03
+        blanks = 0
+        while reader.readout().number:
+            reader.process(np.full((480, 640, 3), 235, np.uint8))
+            clock[0] += 0.03
+            blanks += 1
+        assert blanks == STEADY_FRAMES // 2 + 1  # as soon as "no digit" is the most frequent reading
+
+    def test_frames_read_long_ago_do_not_count(self, recognizer, pen_on_squared_paper, clock):
+        reader = LiveReader(recognizer)
+        for _ in range(3):
+            reader.process(pen_on_squared_paper.image)
+        clock[0] += STEADY_SECONDS + 0.1  # the camera stopped, or the page was slow
+        reader.process(np.full((480, 640, 3), 235, np.uint8))
+
+        assert reader.readout().number == ""
