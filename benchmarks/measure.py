@@ -79,10 +79,10 @@ def frame_scores(recognizer: Recognizer, count: int, seed: int = 0) -> dict[str,
     }
 
 
-def realistic_frames(count: int, seed: int = EVALUATION_SEED) -> list[CameraFrame]:
+def realistic_frames(count: int, seed: int = EVALUATION_SEED, **conditions: object) -> list[CameraFrame]:
     """The honest camera benchmark: pen handwriting redrawn from MNIST test and USPS test digits (real writers the
-    model never trained on) on notebook paper, through a webcam."""
-    return camera_frames(realistic_sources(), count, seed=seed)
+    model never trained on) on notebook paper, through a webcam. `conditions`: `core.camera.written`'s."""
+    return camera_frames(realistic_sources(), count, seed=seed, **conditions)
 
 
 def realistic_clips(count: int, seed: int = EVALUATION_SEED) -> list[list[CameraFrame]]:
@@ -169,6 +169,7 @@ def measure(
     realistic: int = 500,
     baseline: Callable[[np.ndarray], list[str]] | None = None,
     clips: int = 100,
+    whole_sheet: int = 200,
 ) -> dict[str, Any]:
     """All robustness figures for one model; `baseline` reads the realistic frames with another method (today's)."""
     recognizer = Recognizer.load(model_path)
@@ -181,6 +182,8 @@ def measure(
         "camera_frames": frame_scores(recognizer, frames) if frames else None,
         "realistic_frames": None,
         "live_clips": live_scores(recognizer, realistic_clips(clips)) if clips else None,
+        # A notepad or an index card seen whole, the desk or the room around it (the main frames' sheet fills the frame).
+        "whole_sheet_frames": realistic_scores(recognizer, realistic_frames(whole_sheet, whole_sheet=True)) if whole_sheet else None,
     }
     if realistic:
         made = realistic_frames(realistic)
@@ -240,6 +243,16 @@ def report_table(results: dict[str, Any]) -> str:
             for value, row in rows.items()
         ]
         lines.append(_markdown(conditions, ("condition", "value", "frames", "today's method", "ours")))
+    whole = results.get("whole_sheet_frames")
+    if whole:
+        inks = whole["per_condition"]["ink"]
+        lines += [
+            "",
+            f"a small sheet seen whole (the same conditions, the desk or the room around it; seed {EVALUATION_SEED}): exact "
+            f"number {whole['exact_number_accuracy']:.2%} of {whole['n']} ("
+            + ", ".join(f"{ink} {row['exact_number_accuracy']:.1%}" for ink, row in inks.items())
+            + ")",
+        ]
     live = results.get("live_clips")
     if live:
         lines += [

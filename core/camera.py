@@ -39,6 +39,7 @@ class Conditions:
     low_resolution: bool  # a 320x240 sensor scaled up
     source: str  # where the digits come from ("mnist", "usps", ...)
     digit_height: int  # pixels, on the sheet before perspective
+    whole_sheet: bool = False  # a small sheet seen whole, the world around it (`written`)
 
 
 @dataclass(frozen=True)
@@ -204,12 +205,17 @@ def written(
     rows: int | None = None,
     source: str = "mnist",
     with_ink: bool = False,
+    whole_sheet: bool = False,
 ) -> Scene:
-    """`digits` handwritten on a sheet held before the camera. Conditions left as None are drawn at random."""
+    """`digits` handwritten on a sheet held before the camera. Conditions left as None are drawn at random.
+
+    The sheet is larger than the frame, which it fills; with `whole_sheet` it is a notepad's or an index card's,
+    0.55-0.8 of the frame's size, seen whole with the desk or the room around it."""
     ink = ink or PEN_KINDS[int(rng.choice(3, p=[0.45, 0.2, 0.35]))]
     paper = paper or PAPER_KINDS[int(rng.choice(3, p=[0.3, 0.4, 0.3]))]
     rows = rows or (2 if len(digits) >= 2 and rng.random() < 0.3 else 1)
-    sheet_shape = (round(FRAME_HEIGHT * 1.1), round(FRAME_WIDTH * 1.1))
+    size = rng.uniform(0.55, 0.8) if whole_sheet else 1.1
+    sheet_shape = (round(FRAME_HEIGHT * size), round(FRAME_WIDTH * size))
     skeletons = [skeleton_segments(digit) for digit in digits]
     widths = [float(segments[:, [0, 2]].max()) if len(segments) else 0.5 for segments in skeletons]
     for _ in range(50):
@@ -269,6 +275,7 @@ class Scene:
     cells: tuple[tuple[int, int, int, int], ...]  # each digit's cell in the frame, kept clear of a thumb
     ink_boxes: tuple[tuple[int, int, int, int], ...]  # each digit's ink on the sheet
     covered: np.ndarray | None = field(default=None, repr=False)  # (H, W) float32: where the pen went, if asked for
+    whole_sheet: bool = False  # a small sheet, seen whole
 
 
 def shoot(scene: Scene, rng: np.random.Generator, sensor: np.random.Generator, homography: np.ndarray | None = None) -> CameraFrame:
@@ -311,6 +318,7 @@ def shoot(scene: Scene, rng: np.random.Generator, sensor: np.random.Generator, h
         low_resolution,
         scene.source,
         scene.digit_height,
+        scene.whole_sheet,
     )
     seen = tuple(_seen_box(homography, box) for box in scene.ink_boxes)
     return CameraFrame(cv2.imdecode(encoded, cv2.IMREAD_COLOR), scene.number, conditions, seen, ink_seen)

@@ -91,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     measure.add_argument("--frames", type=int, default=500, help="How many camera-like frames (MNIST digits on paper) to read.")
     measure.add_argument("--realistic", type=int, default=500, help="How many realistic webcam frames of pen handwriting to read.")
     measure.add_argument("--clips", type=int, default=100, help="How many half-second clips of such a sheet to read live.")
+    measure.add_argument("--whole-sheet", type=int, default=200, help="How many frames of a small sheet seen whole to read.")
     measure.add_argument(
         "--baseline", default="63afb1a", help="Git commit whose reader is today's method on the realistic frames ('' to skip)."
     )
@@ -261,7 +262,9 @@ def _measure(args: argparse.Namespace) -> int:
         from benchmarks.camera_baseline import baseline_readings
 
         baseline = functools.partial(baseline_readings, ref=args.baseline)
-    results = measure(args.model, frames=args.frames, realistic=args.realistic, baseline=baseline, clips=args.clips)
+    results = measure(
+        args.model, frames=args.frames, realistic=args.realistic, baseline=baseline, clips=args.clips, whole_sheet=args.whole_sheet
+    )
     print(json.dumps(results) if args.json else report_table(results))
     return 0
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from core import paper, segment
 from core.inference import MIN_CONFIDENCE, Reading, Recognizer
+from core.preprocess import InkMap
 
 GREEN, GREY = (60, 200, 60), (160, 160, 160)
 INK = (0, 140, 255)  # BGR orange: stands out from the green boxes, blue squares and grey paper
@@ -69,6 +70,17 @@ def draw_ink(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return canvas
 
 
+def ink_in_frame(ink: InkMap, shape: tuple[int, ...]) -> np.ndarray:
+    """The ink found, over a whole frame of `shape`: a sheet seen whole is read alone, and its map covers only its box.
+    -> (H, W) uint8 mask, 255 = ink."""
+    height, width = shape[:2]
+    x, y = ink.origin
+    inner = (min(width - x, round(ink.mask.shape[1] / ink.scale)), min(height - y, round(ink.mask.shape[0] / ink.scale)))
+    whole = np.zeros((height, width), np.uint8)
+    whole[y : y + inner[1], x : x + inner[0]] = cv2.resize(ink.mask, inner, interpolation=cv2.INTER_LINEAR)
+    return whole
+
+
 class LiveReader:
     """Called from the video thread with each frame; read from the page thread through `readout()`."""
 
@@ -105,7 +117,7 @@ class LiveReader:
             confidences = tuple(round(digit.confidence, 3) for digit in shown.digits)
             self._readout = Readout(number, confidences, fps, (finished - started) * 1000, reading.number)
         # The boxes are drawn on the frame as the camera gave it, or showing the ink found when `show_ink` is on.
-        return draw_reading(frame if ink is None else draw_ink(frame, ink.mask), reading)
+        return draw_reading(frame if ink is None else draw_ink(frame, ink_in_frame(ink, frame.shape)), reading)
 
     def readout(self) -> Readout:
         with self._lock:

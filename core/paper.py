@@ -9,6 +9,7 @@ import numpy as np
 
 from core.preprocess import NOISY_FRAGMENTS, InkMap, _label, _paper_is_light, _quantiles, _unit_range, to_gray
 from core.printed import printed_lines
+from core.sheet import along_sheet_edge, bends, detached_from_edges, sheet_seen_whole
 
 PAGE_SIDE = 320  # photographed pages are searched for ink at this size (half a 640x480 webcam frame)
 BRIDGE = 7  # pixels: a stroke cut by a subtracted printed line is joined across it up to this far
@@ -41,11 +42,6 @@ FAINT_STROKE_CORE = 0.1
 
 _THIN_LINES = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))  # a top-hat of this side keeps lines up to 4 pixels wide
 _THUMB_REACH = np.ones((7, 7), np.uint8)  # pixels around a thumb where its outline and shadow lie
-_BROAD = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))  # an opening by this keeps broad ink, not pen lines
-# A digit joined to broad ink at the frame's edge is cut free of it when it reaches EDGE_FREE of the frame's longer
-# side away from it and bends: the lesser spread of its pixels is at least BENT of the greater (0: a straight line).
-EDGE_FREE = 0.06
-BENT = 0.1
 
 
 def page_ink_map(image: np.ndarray) -> InkMap:
@@ -56,10 +52,25 @@ def page_ink_map(image: np.ndarray) -> InkMap:
     level with itself. Printed lines (squares, rules, a margin, the sheet's edge) are found as families of long
     straight lines and their darkness is subtracted, so a stroke crossing or following one keeps its own. Faint
     pencil is kept by hysteresis: weak ink joined to clear ink. A thumb holding the sheet is masked by its colour, and
-    digits joined to broad ink at the frame's edge (the desk, a vignetted rim) are cut free of it.
+    digits joined to broad ink at the frame's edge (the desk, a vignetted rim) are cut free of it. A sheet seen whole,
+    with a darker world around it, is read alone (`sheet.sheet_seen_whole`), so its lines and edges are a page's.
     """
     if not isinstance(image, np.ndarray) or image.ndim < 2 or min(image.shape[:2]) < 1:
         to_gray(image)  # raises the ValueError that says what is wrong with it
+    seen = sheet_seen_whole(image)
+    if seen is None:
+        return _page_ink_map(image)
+    # A sheet seen whole, the world around it: read as if it filled the frame, without its outline.
+    x0, y0, x1, y1 = seen.box
+    ink = _page_ink_map(np.ascontiguousarray(image[y0:y1, x0:x1]))
+    outline = along_sheet_edge(seen, ink.pieces)
+    if outline is not None:
+        mask = cv2.subtract(ink.mask, outline)
+        ink = replace(ink, mask=mask, pieces=_label(mask))
+    return replace(ink, origin=(x0, y0))
+
+
+def _page_ink_map(image: np.ndarray) -> InkMap:
     # NOTE: a page is read at PAGE_SIDE pixels at most. Halving a 640x480 frame keeps the signal-to-noise ratio of
     # a 1-pixel pen line (its contrast and the noise both halve) and makes every step below four times cheaper.
     scale = min(1.0, PAGE_SIDE / max(image.shape[:2]))
@@ -100,7 +111,7 @@ def page_ink_map(image: np.ndarray) -> InkMap:
                 faint = cv2.subtract(cv2.subtract(faint, skin), _grown_from(faint, cv2.bitwise_and(faint, near_skin)))
     if colour is not None and not drawn:
         # Nothing touching the frame's edge is read: a digit written where the desk's or the rim's ink reaches it is cut free.
-        detached = _detached_from_edges(mask, pieces)
+        detached = detached_from_edges(mask, pieces)
         if detached is not None:
             mask, pieces = detached, _label(detached)
     return InkMap(
@@ -323,68 +334,13 @@ def _faint_strokes(weak: np.ndarray, printed: np.ndarray) -> np.ndarray:
     ys, xs = np.nonzero(weak)
     owner = labels[ys, xs]
     area = np.maximum(stats[:, cv2.CC_STAT_AREA], 1).astype(np.float64)
-    bend = _bends(xs, ys, owner, count)
+    bend = bends(xs, ys, owner, count)
     # A pen's line is thin: a 3x3 erosion leaves almost nothing of it, but leaves the core of a blotch of noise (in a
     # shadow, where the paper's noise is magnified) or of the paper's grain.
     cores = np.bincount(labels[cv2.erode(weak, np.ones((3, 3), np.uint8)) > 0], minlength=count) / area
     keep = large & (bend >= FAINT_STROKE_BEND) & (cores <= FAINT_STROKE_CORE)
     keep &= np.bincount(owner, printed[ys, xs] > 0, count) < 0.5 * area
     return np.where(keep[labels], 255, 0).astype(np.uint8)
-
-
-def _detached_from_edges(mask: np.ndarray, pieces: tuple[np.ndarray, np.ndarray]) -> np.ndarray | None:
-    """The mask with digits cut free of the broad ink that reaches the frame's edge (the desk, the sheet's edge, a
-    vignetted rim), or None when none is. `pieces`: the mask's `_label`.
-
-    What comes free is a digit when it reaches well away from that ink, bends (the sheet's edge, a desk's grain and
-    a grid's remnants come free as straight lines) and lies in a row beside a shape of its size clear of the edge.
-    """
-    labels, stats = pieces
-    height, width = mask.shape
-    x, y, w, h = (stats[:, index] for index in range(4))
-    at_edge = (x == 0) | (y == 0) | (x + w == width) | (y + h == height)
-    at_edge[0] = False
-    if not at_edge.any():
-        return None
-    edge_ink = np.where(at_edge[labels], 255, 0).astype(np.uint8)
-    band = cv2.dilate(cv2.morphologyEx(edge_ink, cv2.MORPH_OPEN, _BROAD), np.ones((3, 3), np.uint8))
-    count, parts, found, _ = cv2.connectedComponentsWithStats(cv2.subtract(edge_ink, band), connectivity=8)
-    reach = EDGE_FREE * max(height, width)
-    others = stats[1:][~at_edge[1:]]  # (n, 5) the shapes clear of the edge
-    free = np.zeros(count, bool)
-    for index in np.flatnonzero(np.maximum(found[1:, 2], found[1:, 3]) >= reach) + 1:  # row 0 is the background
-        px, py, pw, ph = found[index, :4]
-        overlap = np.minimum(others[:, 1] + others[:, 3], py + ph) - np.maximum(others[:, 1], py)
-        gap = np.maximum(others[:, 0], px) - np.minimum(others[:, 0] + others[:, 2], px + pw)
-        sized = (others[:, 3] >= 0.6 * ph) & (others[:, 3] <= 1.7 * ph)
-        free[index] = bool(np.any(sized & (overlap >= 0.5 * ph) & (gap <= 2 * ph)))
-    if not free.any():
-        return None
-    ys, xs = np.nonzero(free[parts])
-    owner = parts[ys, xs]
-    free &= _bends(xs, ys, owner, count) >= BENT
-    if free.any():
-        away = cv2.distanceTransform(cv2.bitwise_not(band), cv2.DIST_L2, 3)
-        farthest = np.zeros(count, np.float32)
-        np.maximum.at(farthest, owner, away[ys, xs])
-        free &= farthest >= reach
-    if not free.any():
-        return None
-    return cv2.bitwise_or(cv2.subtract(mask, edge_ink), np.where(free[parts], 255, 0).astype(np.uint8))
-
-
-def _bends(xs: np.ndarray, ys: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
-    """How much each piece bends: the lesser spread of its pixels along its two principal axes over the greater
-    (0 for a straight line, 1 for a round blob).  (n,) pixel x, y and piece label -> (count,) float64."""
-    area = np.maximum(np.bincount(owner, minlength=count), 1).astype(np.float64)
-
-    def mean(values: np.ndarray) -> np.ndarray:  # per piece
-        return np.bincount(owner, values.astype(np.float64), count) / area
-
-    mean_x, mean_y = mean(xs), mean(ys)
-    var_x, var_y, covariance = mean(xs * xs) - mean_x**2, mean(ys * ys) - mean_y**2, mean(xs * ys) - mean_x * mean_y
-    middle, half_gap = (var_x + var_y) / 2, np.sqrt(((var_x - var_y) / 2) ** 2 + covariance**2)
-    return (middle - half_gap) / np.maximum(middle + half_gap, 1e-9)
 
 
 def _grown_from(candidates: np.ndarray, seeds: np.ndarray) -> np.ndarray:

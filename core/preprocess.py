@@ -49,6 +49,7 @@ class InkMap:
     photograph: bool = False  # a colour photo or frame, where the frame's edge shows the world beyond the sheet
     # (H, W) uint8 0/255: a page's fainter darkness left out of the mask, which may be ink beside digits already found
     faint: np.ndarray | None = field(default=None, repr=False, compare=False)
+    origin: tuple[int, int] = (0, 0)  # the caller's pixel (x, y) at the map's top-left corner: a sheet read alone
 
 
 # --- Grey conversion ----------------------------------------------------------------------------------------------

@@ -332,4 +332,5 @@ def single_digit_input(image: np.ndarray) -> np.ndarray | None:
 def caller_box(ink: InkMap, group: Group) -> Box:
     """A group's box in the caller's pixel coordinates (undoing the shrink of large images)."""
     factor = 1.0 / ink.scale
-    return Box(round(group.x0 * factor), round(group.y0 * factor), round(group.width * factor), round(group.height * factor))
+    x, y = ink.origin
+    return Box(x + round(group.x0 * factor), y + round(group.y0 * factor), round(group.width * factor), round(group.height * factor))

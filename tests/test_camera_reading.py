@@ -33,6 +33,9 @@ THUMB_ALONE_SEEDS = (28, 30, 52, 59, 77, 91, 103, 107, 110, 149, 150, 161, 162, 
 THUMB_WITH_DIGITS_SEEDS = (17, 22, 51, 59, 61, 85, 87, 91, 103, 107, 122, 128, 130, 132, 144, 150, 167, 169, 229, 233)
 FADED_SEEDS = (5, 10, 11, 15, 17, 19, 22, 28, 30, 31, 40, 41, 49, 53, 54, 64, 70, 78, 85, 86)  # 3 pencil digits, plain
 TWO_ROWS_SEEDS = (13, 17, 29, 31, 33, 46, 56, 57, 60, 67, 68, 71, 79, 86, 93, 102, 104, 111, 120, 121)
+# Two ballpoint digits (or none) on a small sheet seen whole, a world darker than its paper around it.
+WHOLE_SHEET_SEEDS = (3, 4, 14, 15, 19, 20, 22, 24, 35, 39, 47, 54, 58, 61, 63, 65, 66, 86, 89, 90)
+WHOLE_BLANK_SEEDS = (6, 9, 14, 19, 21, 22, 24, 28, 34, 38, 43, 47, 48, 51, 52, 61, 63, 70, 73, 78)
 BLANK_SEEDS = {
     "ruled": (1, 11, 13, 14, 19, 25, 26, 38, 42, 56, 67, 68, 74, 78, 85, 87, 88, 95, 98, 102),
     "plain": (1, 8, 11, 14, 17, 20, 21, 33, 34, 36, 43, 46, 55, 64, 65, 68, 70, 74, 76, 79),
@@ -287,6 +290,31 @@ class TestBlankPaper:
     @pytest.mark.parametrize("paper", ["ruled", "plain"])
     def test_a_blank_sheet_reads_as_no_number(self, recognizer, mnist, paper):
         sample = frames(mnist, BLANK_SEEDS[paper], steady, blank=True, paper=paper, rows=1)
+
+        wrong = misreads(recognizer, sample, blank=True)
+
+        assert len(wrong) <= SAMPLE - READ_RIGHT, wrong
+
+
+def dark_world(frame: CameraFrame) -> bool:
+    """Sharp, and the darkest of the frame (the desk or the room around a sheet seen whole) under 0.4 of its paper."""
+    grey = cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY)
+    return clear(frame) and np.percentile(grey, 5) < 0.4 * np.percentile(grey, 95)
+
+
+class TestSheetSeenWhole:
+    """A notepad or an index card held whole before the camera: read alone, as if it filled the frame (core/sheet.py)."""
+
+    def test_two_digits_on_it_are_read(self, recognizer, mnist, monkeypatch):
+        sample = frames(mnist, WHOLE_SHEET_SEEDS, dark_world, digits=2, whole_sheet=True, ink="ballpoint")
+
+        wrong = misreads(recognizer, sample)
+        assert len(wrong) <= SAMPLE - READ_RIGHT, wrong
+        monkeypatch.setattr(paper, "sheet_seen_whole", lambda image: None)  # read as the whole frame
+        assert len(misreads(recognizer, sample)) > len(wrong)
+
+    def test_it_blank_reads_as_no_number(self, recognizer, mnist):
+        sample = frames(mnist, WHOLE_BLANK_SEEDS, dark_world, digits=2, blank=True, whole_sheet=True, ink="ballpoint")
 
         wrong = misreads(recognizer, sample, blank=True)
 

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from core import paper, preprocess, segment
+from core import paper, preprocess, segment, sheet
 
 SAMPLE = range(30)
 
@@ -378,7 +378,7 @@ class TestDigitsAtTheFramesEdge:
         cv2.line(line, (250, 170), (254, 230), 255, 2)  # the sheet's edge, straight, reaching into the band
         mask = self.mask([digit, line])
 
-        freed = paper._detached_from_edges(mask, preprocess._label(mask))
+        freed = sheet.detached_from_edges(mask, preprocess._label(mask))
 
         assert freed is not None
         assert freed[176:215, 88:113].any()  # the digit, without the band
@@ -391,7 +391,7 @@ class TestDigitsAtTheFramesEdge:
         cv2.ellipse(lone, (280, 110), (12, 24), 0, 0, 360, 255, 2)
         cv2.line(lone, (280, 134), (280, 239), 255, 6)  # a shadow's rim running to the edge, far from any row
         mask = self.mask([lone])
-        freed = paper._detached_from_edges(mask, preprocess._label(mask))
+        freed = sheet.detached_from_edges(mask, preprocess._label(mask))
 
         assert freed is None or not freed[80:140, 260:300].any()
 
