@@ -254,7 +254,19 @@ def written(
     per_row = [[str(label) for label, row in zip(labels, row_of, strict=True) if row == r] for r in range(rows)]
     number = " ".join("".join(row) for row in per_row if row)
     return Scene(
-        sheet, homography, number, ink, paper, rows, tilt, source, height, tuple(boxes), tuple(ink_boxes), covered if with_ink else None
+        sheet,
+        homography,
+        number,
+        ink,
+        paper,
+        rows,
+        tilt,
+        source,
+        height,
+        tuple(boxes),
+        tuple(ink_boxes),
+        covered if with_ink else None,
+        whole_sheet,
     )
 
 

@@ -110,6 +110,19 @@ class TestCameraFrames:
                 assert 40 <= frame.conditions.digit_height <= 140 and 0 <= frame.conditions.tilt <= 25
 
 
+class TestSheetSeenWhole:
+    def test_a_small_sheet_is_seen_whole_with_the_world_around_it(self, sources):
+        rng = np.random.default_rng(4)
+        small = camera_frame(list(sources["mnist"][0][:2]), [7, 2], rng, whole_sheet=True, with_ink=True)
+
+        assert small.conditions.whole_sheet and small.conditions.desk
+        grey = cv2.cvtColor(small.image, cv2.COLOR_BGR2GRAY)
+        ring = np.concatenate([grey[:4].ravel(), grey[-4:].ravel(), grey[:, :4].ravel(), grey[:, -4:].ravel()])
+        assert np.median(ring) < np.percentile(grey, 90) - 20  # the frame's edge shows the desk, not paper
+        for x, y, width, height in small.boxes:  # the digits still lie inside the frame
+            assert small.ink[y : y + height, x : x + width].max() > 127
+
+
 class TestClips:
     """A hand holding one sheet before the camera for half a second (`core.clips`)."""
 

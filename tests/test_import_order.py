@@ -42,6 +42,21 @@ class TestImportOrder:
         assert completed.returncode == 0, completed.stderr[-2000:]
         assert json.loads(completed.stdout) == []
 
+    def test_the_reading_path_loads_neither_tensorflow_nor_scikit_image(self):
+        # What Draw and Webcam import and run; scikit-image and SciPy (about 0.4 s and 15 MB) only train and measure.
+        code = (
+            "import sys, json, numpy as np\n"
+            "from core.inference import Recognizer\n"
+            "from core.live import LiveReader\n"
+            "LiveReader(Recognizer.load()).process(np.full((480, 640, 3), 230, np.uint8))\n"
+            "print(json.dumps(sorted(name for name in ('tensorflow', 'keras', 'skimage', 'scipy') if name in sys.modules)))\n"
+        )
+
+        completed = run_python(code)
+
+        assert completed.returncode == 0, completed.stderr[-2000:]
+        assert json.loads(completed.stdout.strip().splitlines()[-1]) == []
+
     def test_importing_core_loads_pylibsrtp_first(self):
         completed = run_python("import sys, core\nprint('pylibsrtp' in sys.modules)\n")
 
