@@ -160,7 +160,7 @@ def examples(images: np.ndarray, count: int, rng: np.random.Generator) -> tuple[
 def _upright(digit: np.ndarray, rng: np.random.Generator, aspect: float) -> np.ndarray:
     """A digit's ink cropped tight, HEIGHT tall (a little more or less), stretched sideways by `aspect`; as scanned,
     or redrawn by a pen (`core.pens`: a thin, fading or skipping line) in PEN_SHARE of them."""
-    # NOTE: the pens (and scikit-image, 0.4 s and some 15 MB to import) are needed only to train the detector,
+    # NOTE: the pens (and scikit-image and SciPy, 0.45 s and 35 MB to import) are needed only to train the detector,
     # never to read: the serving path does not import them.
     from core.pens import PEN_KINDS, pen_digit, random_pen
 
