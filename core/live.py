@@ -72,7 +72,9 @@ def draw_ink(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def ink_in_frame(ink: InkMap, shape: tuple[int, ...]) -> np.ndarray:
     """The ink found, over a whole frame of `shape`: a sheet seen whole is read alone, and its map covers only its box.
-    -> (H, W) uint8 mask, 255 = ink."""
+    -> (h, w) uint8 mask covering the frame at any scale, 255 = ink (as `draw_ink` takes it)."""
+    if ink.origin == (0, 0):
+        return ink.mask  # the whole frame at working size: `draw_ink` scales it
     height, width = shape[:2]
     x, y = ink.origin
     inner = (min(width - x, round(ink.mask.shape[1] / ink.scale)), min(height - y, round(ink.mask.shape[0] / ink.scale)))

@@ -18,6 +18,13 @@ def run_python(code: str, timeout: float = 120) -> subprocess.CompletedProcess[s
     return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=timeout)
 
 
+def loaded_after(code: str, names: tuple[str, ...]) -> list[str]:
+    """Which of `names` are in sys.modules after `code` runs in a fresh interpreter."""
+    completed = run_python(code + f"import sys, json\nprint(json.dumps(sorted(name for name in {names!r} if name in sys.modules)))\n")
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
 class TestImportOrder:
     def test_draw_page_then_webcam_page_dependencies_import_cleanly(self):
         # What the Draw page imports (TensorFlow through core.inference) before what the Webcam page imports
@@ -35,27 +42,17 @@ class TestImportOrder:
         assert completed.stdout.startswith("imported")
 
     def test_importing_core_loads_neither_streamlit_nor_tensorflow(self):
-        code = "import sys, json, core\nprint(json.dumps(sorted(name for name in ('streamlit', 'tensorflow', 'keras') if name in sys.modules)))\n"
-
-        completed = run_python(code)
-
-        assert completed.returncode == 0, completed.stderr[-2000:]
-        assert json.loads(completed.stdout) == []
+        assert loaded_after("import core\n", ("streamlit", "tensorflow", "keras")) == []
 
     def test_the_reading_path_loads_neither_tensorflow_nor_scikit_image(self):
-        # What Draw and Webcam import and run; scikit-image and SciPy (about 0.4 s and 15 MB) only train and measure.
+        # What Draw and Webcam import and run; scikit-image and SciPy (0.45 s and 35 MB) only train and measure.
         code = (
-            "import sys, json, numpy as np\n"
+            "import numpy as np\n"
             "from core.inference import Recognizer\n"
             "from core.live import LiveReader\n"
             "LiveReader(Recognizer.load()).process(np.full((480, 640, 3), 230, np.uint8))\n"
-            "print(json.dumps(sorted(name for name in ('tensorflow', 'keras', 'skimage', 'scipy') if name in sys.modules)))\n"
         )
-
-        completed = run_python(code)
-
-        assert completed.returncode == 0, completed.stderr[-2000:]
-        assert json.loads(completed.stdout.strip().splitlines()[-1]) == []
+        assert loaded_after(code, ("tensorflow", "keras", "skimage", "scipy")) == []
 
     def test_importing_core_loads_pylibsrtp_first(self):
         completed = run_python("import sys, core\nprint('pylibsrtp' in sys.modules)\n")
